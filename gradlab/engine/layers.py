@@ -1,0 +1,151 @@
+"""Layers with the CS231n contract: ``params`` and ``grads`` dicts; ``forward(x, training)`` caches what
+``backward(dout)`` needs; ``backward`` fills ``grads`` and returns ``dx``.
+
+Shapes: ``x`` and ``out`` are ``(n_samples, n_features)``; a Linear's ``W`` is ``(fan_in, fan_out)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import Activation
+
+
+class Layer:
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def children(self) -> list["Layer"]:
+        return []
+
+
+class Linear(Layer):
+    """out = x @ W + b.  Keeps ``dout`` (dL/d pre-activation) after backward, for the recorder."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray):
+        super().__init__()
+        self.params = {"W": W, "b": b}
+        self.x: np.ndarray | None = None
+        self.out: np.ndarray | None = None
+        self.dout: np.ndarray | None = None
+
+    def forward(self, x, training=True):
+        self.x = x
+        self.out = x @ self.params["W"] + self.params["b"]
+        return self.out
+
+    def backward(self, dout):
+        self.dout = dout
+        self.grads["W"] = self.x.T @ dout
+        self.grads["b"] = dout.sum(axis=0)
+        return dout @ self.params["W"].T
+
+
+class BatchNorm(Layer):
+    """Ioffe & Szegedy 2015. Training: normalize with the batch mean and (biased) variance, and update running
+    statistics with ``momentum``; eval: use the running statistics. out = gamma * x_hat + beta, gamma=1, beta=0 at init.
+    The backward pass goes through the batch statistics (the full Jacobian, not the eval-mode one)."""
+
+    def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-5, dtype=np.float64):
+        super().__init__()
+        self.params = {"gamma": np.ones(dim, dtype), "beta": np.zeros(dim, dtype)}
+        self.running_mean = np.zeros(dim, dtype)
+        self.running_var = np.ones(dim, dtype)
+        self.momentum, self.eps = momentum, eps
+
+    def forward(self, x, training=True):
+        if training:
+            mean, var = x.mean(axis=0), x.var(axis=0)
+            m = self.momentum
+            self.running_mean = (1 - m) * self.running_mean + m * mean
+            # the running variance is the unbiased estimate, as in PyTorch
+            n = x.shape[0]
+            self.running_var = (1 - m) * self.running_var + m * var * (n / max(n - 1, 1))
+        else:
+            mean, var = self.running_mean, self.running_var
+        self.inv_std = 1.0 / np.sqrt(var + self.eps)
+        self.x_hat = (x - mean) * self.inv_std
+        return self.params["gamma"] * self.x_hat + self.params["beta"]
+
+    def backward(self, dout):
+        x_hat, n = self.x_hat, dout.shape[0]
+        self.grads["gamma"] = np.sum(dout * x_hat, axis=0)
+        self.grads["beta"] = dout.sum(axis=0)
+        dx_hat = dout * self.params["gamma"]
+        return (self.inv_std / n) * (n * dx_hat - dx_hat.sum(axis=0) - x_hat * np.sum(dx_hat * x_hat, axis=0))
+
+
+class ActivationLayer(Layer):
+    """Applies an element-wise ``Activation``; keeps its input and output for the recorder's statistics."""
+
+    def __init__(self, activation: Activation, dtype=np.float64):
+        super().__init__()
+        self.activation = activation
+        self.params = {k: np.array(activation.params[k], dtype) for k in activation.learnable}
+        self.training = True
+
+    def forward(self, x, training=True):
+        for k, v in self.params.items():  # learnable parameters live here, the activation reads them
+            self.activation.params[k] = float(v)
+        self.x, self.training = x, training
+        self.out = self.activation.forward(x, training)
+        return self.out
+
+    def backward(self, dout):
+        self.grads = self.activation.param_grads(self.x, dout)
+        return dout * self.activation.grad(self.x, self.training)
+
+
+class Sequential(Layer):
+    """Layers applied in order."""
+
+    def __init__(self, layers: list[Layer]):
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x, training=True):
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def children(self):
+        return self.layers
+
+
+class Residual(Layer):
+    """out = F(x) + skip(x), skip the identity or, where widths differ, a Linear projection (He et al. 2016).
+    The identity path carries dout straight through, which is why residual nets keep their gradients."""
+
+    def __init__(self, body: Sequential, projection: Linear | None = None):
+        super().__init__()
+        self.body, self.projection = body, projection
+
+    def forward(self, x, training=True):
+        skip = x if self.projection is None else self.projection.forward(x, training)
+        return self.body.forward(x, training) + skip
+
+    def backward(self, dout):
+        dskip = dout if self.projection is None else self.projection.backward(dout)
+        return self.body.backward(dout) + dskip
+
+    def children(self):
+        return [self.body] + ([self.projection] if self.projection is not None else [])
+
+
+def walk(layer: Layer):
+    """Every layer in a tree, depth first, in forward order."""
+    yield layer
+    for child in layer.children():
+        yield from walk(child)

@@ -1,0 +1,31 @@
+"""The one family of errors a user can cause; the CLI catches it once and maps it to an exit code."""
+
+
+class GradlabError(Exception):
+    """Something the user can fix. The message says what to do; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class ConfigError(GradlabError):
+    """A config file, override or command-line value that does not validate."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str], source: str = "config"):
+        self.problems = list(problems)
+        self.source = source
+        head = f"{source}: {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
+        super().__init__("\n".join([head, *("  " + p for p in self.problems)]))
+
+
+class DataError(GradlabError):
+    """A dataset that cannot be built (missing file, missing optional dependency, bad column)."""
+
+    exit_code = 2
+
+
+class ResultsError(GradlabError):
+    """A results directory that is missing, incomplete or would be overwritten."""
+
+    exit_code = 2
