@@ -1,0 +1,197 @@
+"""The training loop: build data and model from a config, train, record, and return a ``RunResult``."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import __version__
+from .config import ExperimentConfig
+from .engine.data import Dataset, make_dataset
+from .engine.losses import LOSSES, OUTPUTS, predict
+from .engine.model import MLP, build_model
+from .engine.optimizers import OPTIMIZERS, clip_by_global_norm
+from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, global_norm, norm, verdict
+
+DEFAULT_STEPS = 200
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced. ``steps`` and ``layers`` are tidy columns (name -> 1-D array): one row per
+    step, and one row per (recorded step, layer). ``summary`` holds the verdict and final metrics."""
+
+    config: ExperimentConfig
+    steps: dict[str, np.ndarray]
+    layers: dict[str, np.ndarray]
+    summary: dict
+    run_dir: Optional[Path] = field(default=None)
+
+    @property
+    def recorded_steps(self) -> np.ndarray:
+        return np.unique(self.layers["step"]).astype(int)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.layers["layer"].max())
+
+    def matrix(self, column: str) -> np.ndarray:
+        """``column`` as a (recorded step, layer) array."""
+        return np.asarray(self.layers[column], dtype=float).reshape(len(self.recorded_steps), self.n_layers)
+
+    def profile(self, column: str, step: Optional[int] = None) -> np.ndarray:
+        """Per-layer values of ``column`` at ``step`` (default: the last recorded step)."""
+        steps = self.recorded_steps
+        row = len(steps) - 1 if step is None else int(np.searchsorted(steps, step))
+        return self.matrix(column)[row]
+
+
+def _seeds(config: ExperimentConfig) -> dict[str, np.random.Generator]:
+    """Independent generators, so changing e.g. the batch order never shifts the init."""
+    init, data, batches, noise = np.random.SeedSequence(config.seed).spawn(4)
+    data_seed = config.data.seed if config.data.seed is not None else data
+    return {"init": np.random.default_rng(init), "data": np.random.default_rng(data_seed),
+            "batches": np.random.default_rng(batches), "noise": np.random.default_rng(noise)}
+
+
+def _batches(n: int, batch_size, rng: np.random.Generator):
+    """Endless mini-batch indices: a fresh permutation per epoch; the whole set for ``full``."""
+    if batch_size == "full" or batch_size >= n:
+        while True:
+            yield slice(None)
+    while True:
+        order = rng.permutation(n)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start:start + batch_size]
+
+
+def n_steps(config: ExperimentConfig, n_train: int) -> int:
+    t = config.train
+    if t.steps is not None:
+        return t.steps
+    if t.epochs is not None:
+        bs = n_train if t.batch_size == "full" else min(t.batch_size, n_train)
+        return t.epochs * (n_train // bs)
+    return DEFAULT_STEPS
+
+
+def _accuracy(loss: str, logits: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(predict(loss, logits) == y))
+
+
+def _first_bad_layer(model: MLP) -> int:
+    """The layer where non-finite values first appear: in the forward pass, else in the gradients (1-based)."""
+    for i, lin in enumerate(model.linears):
+        if not np.all(np.isfinite(lin.out)):
+            return i + 1
+    bad = [i + 1 for i, lin in enumerate(model.linears)
+           if not all(np.all(np.isfinite(g)) for g in lin.grads.values())]
+    return bad[-1] if bad else len(model.linears)  # the gradient goes bad from the top down
+
+
+def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, int], None]] = None) -> RunResult:
+    """Train the configured MLP, recording per-layer statistics; a run that overflows ends as ``diverged``.
+
+    ``on_step(step, total)`` is called after each step, for progress display.
+    """
+    t0 = time.perf_counter()
+    dtype = np.dtype(config.dtype)
+    rngs = _seeds(config)
+    d = config.data
+    data: Dataset = make_dataset(d.dataset, d.n_samples, rngs["data"], d.noise, d.test_fraction, dtype, **d.options)
+    loss_name = config.model.loss
+    loss_fn = LOSSES[loss_name]
+    model = build_model(config.model, data.n_features, OUTPUTS[loss_name](data.n_classes), rngs["init"],
+                        rngs["noise"], dtype)
+    params = model.parameters()
+    t = config.train
+    opt = OPTIMIZERS[t.optimizer](lr=t.lr, momentum=t.momentum, betas=t.betas, eps=t.eps)
+    total = n_steps(config, len(data.y_train))
+    rec = Recorder(model, config.record.every, total)
+    batches = _batches(len(data.y_train), t.batch_size, rngs["batches"])
+    status, bad_step, bad_layer = "completed", None, None
+
+    with np.errstate(all="ignore"):  # overflow is a finding, reported as status 'diverged'
+        for step in range(total + 1):
+            idx = next(batches)
+            X, y = data.X_train[idx], data.y_train[idx]
+            logits = model.forward(X, training=True)
+            loss, dlogits = loss_fn(logits, y)
+            model.backward(dlogits)
+            grads = [layer.grads[k] for layer, k in params]
+            gnorm = global_norm([norm(g) for g in grads])
+            row = {"step": step, "loss": loss, "train_acc": _accuracy(loss_name, logits, y), "grad_norm": gnorm}
+            due = rec.due(step)
+            finite = math.isfinite(loss) and math.isfinite(gnorm)
+            if due and finite and len(data.y_test):
+                test_logits = model.forward(data.X_test, training=False)
+                row["test_loss"] = loss_fn(test_logits, data.y_test)[0]
+                row["test_acc"] = _accuracy(loss_name, test_logits, data.y_test)
+                model.forward(X, training=True)  # restore the training caches the recorder reads
+            rec.add_step(**row)
+            if due or not finite:
+                rec.add_layers(step)
+            if not finite:
+                status, bad_step, bad_layer = "diverged", step, _first_bad_layer(model)
+                break
+            if step < total:
+                if t.clip_grad_norm is not None:
+                    clip_by_global_norm(grads, t.clip_grad_norm, gnorm)
+                opt.step([layer.params[k] for layer, k in params], grads)
+                if due:
+                    rec.add_updates()
+            if on_step:
+                on_step(step, total)
+
+    steps = {c: np.asarray(rec.steps[c], dtype=float) for c in STEP_COLUMNS}
+    steps["step"] = steps["step"].astype(int)
+    layers = {c: np.asarray(rec.layers[c], dtype=float) for c in LAYER_COLUMNS}
+    for c in ("step", "layer", "fan_in", "fan_out"):
+        layers[c] = layers[c].astype(int)
+    result = RunResult(config, steps, layers, {})
+    result.summary = summarize(result, status, bad_step, bad_layer, total, model, time.perf_counter() - t0)
+    return result
+
+
+def _last_finite(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else math.nan
+
+
+def summarize(result: RunResult, status: str, bad_step, bad_layer, total: int, model: MLP, wall: float) -> dict:
+    cfg, r = result.config, result.config.record
+    init = verdict(result.profile("grad_W", 0), result.profile("signal", 0), r.vanishing, r.exploding, r.floor)
+    final = verdict(result.profile("grad_W"), result.profile("signal"), r.vanishing, r.exploding, r.floor)
+    summary = {
+        "name": cfg.name,
+        "status": status,
+        "verdict": init["verdict"],
+        "message": init["message"],
+        "diverged_step": bad_step,
+        "diverged_layer": bad_layer,
+        "log10_ratio_grad_W_init": init["log10_ratio_grad_W"],
+        "log10_ratio_signal_init": init["log10_ratio_signal"],
+        "log10_ratio_grad_W_final": final["log10_ratio_grad_W"],
+        "log10_ratio_signal_final": final["log10_ratio_signal"],
+        "verdict_final": final["verdict"],
+        "floor_depth": init["floor_depth"],
+        "steps": total,
+        "steps_run": int(result.steps["step"][-1]),
+        "final_loss": _last_finite(result.steps["loss"]),
+        "final_train_acc": _last_finite(result.steps["train_acc"]),
+        "final_test_loss": _last_finite(result.steps["test_loss"]),
+        "final_test_acc": _last_finite(result.steps["test_acc"]),
+        "n_params": int(sum(p.size for layer in model.parameters() for p in [layer[0].params[layer[1]]])),
+        "versions": {"gradlab": __version__, "numpy": np.__version__, "python": platform.python_version()},
+        "wall_time_s": round(wall, 4),
+    }
+    if status == "diverged":
+        summary["message"] += (f"; training diverged at step {bad_step} "
+                               f"(non-finite values from layer {bad_layer})")
+    return summary

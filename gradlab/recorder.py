@@ -1,0 +1,146 @@
+"""Per-layer statistics of a training run, and the vanishing/exploding verdict drawn from them.
+
+For each main Linear layer l = 1..depth+1 at each recorded step the recorder keeps:
+
+=============  ===================================================================
+grad_W         ||dL/dW_l||  (Frobenius)
+grad_b         ||dL/db_l||
+signal         ||dL/dz_l||, the back-propagated signal at the layer's pre-activation
+weight         ||W_l||
+grad_data      ||dL/dW_l|| / ||W_l||
+update_ratio   ||W_l(after step) - W_l(before)|| / ||W_l(before)||
+act_mean/std   mean and std of the layer's activation output (hidden layers)
+saturated      fraction of entries with phi'(z) below 5% of phi'(0) (sigmoid, tanh)
+dead           fraction of units inactive on the whole batch (ReLU family)
+=============  ===================================================================
+
+Norms are computed with scaling where needed, so a 1e-200 gradient is recorded as 1e-200.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LAYER_COLUMNS = ("step", "layer", "fan_in", "fan_out", "grad_W", "grad_b", "signal", "weight", "grad_data",
+                 "update_ratio", "act_mean", "act_std", "saturated", "dead")
+STEP_COLUMNS = ("step", "loss", "train_acc", "grad_norm", "test_loss", "test_acc")
+SATURATION = 0.05  # phi'(z) < 5% of phi'(0) counts as saturated: |tanh| > 0.975, sigmoid outside (0.013, 0.987)
+
+_TINY = np.finfo(np.float64).tiny * 2**60  # below this the plain sum of squares may have lost precision
+
+
+def norm(a: np.ndarray) -> float:
+    """Euclidean norm that neither underflows nor overflows: 1e-200 stays 1e-200 and 1e200 stays 1e200."""
+    a = np.ravel(a)
+    if a.size == 0:
+        return 0.0
+    a64 = a.astype(np.float64, copy=False)
+    s = float(np.dot(a64, a64))
+    if _TINY < s < math.inf:
+        return math.sqrt(s)
+    m = float(np.max(np.abs(a64)))
+    if m == 0.0 or not math.isfinite(m):
+        return m
+    scaled = a64 / m
+    return m * math.sqrt(float(np.dot(scaled, scaled)))
+
+
+def global_norm(norms: list[float]) -> float:
+    """The joint norm of several arrays, from their norms, without overflow."""
+    return norm(np.asarray(norms, dtype=np.float64))
+
+
+def _act_stats(unit) -> dict[str, float]:
+    act, z, out = unit.act.activation, unit.act.x, unit.act.out
+    stats = {"act_mean": float(out.mean()), "act_std": float(out.std()), "saturated": math.nan, "dead": math.nan}
+    if act.saturating:
+        peak = float(act.grad(np.zeros(1, z.dtype))[0])
+        stats["saturated"] = float(np.mean(act.grad(z) < SATURATION * peak))
+    if act.rectifier:
+        stats["dead"] = float(np.mean(np.all(z <= 0, axis=0)))
+    return stats
+
+
+class Recorder:
+    """Collects tidy rows: one per step (``steps``) and one per (recorded step, layer) (``layers``)."""
+
+    def __init__(self, model, every: int, last_step: int):
+        self.model, self.every, self.last_step = model, every, last_step
+        self.steps: dict[str, list] = {c: [] for c in STEP_COLUMNS}
+        self.layers: dict[str, list] = {c: [] for c in LAYER_COLUMNS}
+        self._before: list[np.ndarray] | None = None
+
+    def due(self, step: int) -> bool:
+        return step == 0 or step % self.every == 0 or step == self.last_step
+
+    def add_step(self, **values) -> None:
+        for c in STEP_COLUMNS:
+            self.steps[c].append(values.get(c, math.nan))
+
+    def add_layers(self, step: int) -> None:
+        """Per-layer statistics of the gradients just computed (before the optimizer moves the weights)."""
+        linears = self.model.linears
+        for i, lin in enumerate(linears):
+            W = lin.params["W"]
+            gW, wn = norm(lin.grads["W"]), norm(W)
+            row = {"step": step, "layer": i + 1, "fan_in": W.shape[0], "fan_out": W.shape[1],
+                   "grad_W": gW, "grad_b": norm(lin.grads["b"]), "signal": norm(lin.dout), "weight": wn,
+                   "grad_data": gW / wn if wn > 0 else math.nan, "update_ratio": math.nan,
+                   "act_mean": math.nan, "act_std": math.nan, "saturated": math.nan, "dead": math.nan}
+            if i < len(self.model.units):
+                row.update(_act_stats(self.model.units[i]))
+            for c in LAYER_COLUMNS:
+                self.layers[c].append(row[c])
+        self._before = [lin.params["W"].copy() for lin in linears]
+
+    def add_updates(self) -> None:
+        """Fill in update_ratio for the rows just added, now that the optimizer has stepped."""
+        n = len(self._before)
+        for i, (lin, before) in enumerate(zip(self.model.linears, self._before)):
+            wn = norm(before)
+            self.layers["update_ratio"][-n + i] = norm(lin.params["W"] - before) / wn if wn > 0 else math.nan
+        self._before = None
+
+
+def _log10_ratio(first: float, last: float) -> float:
+    if first == 0 and last == 0:
+        return math.nan
+    if first == 0:
+        return -math.inf
+    if last == 0:
+        return math.inf
+    return math.log10(first) - math.log10(last)
+
+
+def verdict(grad_W: np.ndarray, signal: np.ndarray, vanishing: float = -2.0, exploding: float = 2.0,
+            floor: float = 1e-6) -> dict:
+    """Classify a per-layer profile (index 0 = layer 1, the last = the output layer).
+
+    The evidence is log10(first/last) of ||dL/dW|| and of the back-propagated signal ||dL/dz||; the one
+    further from 0 decides: below ``vanishing`` -> vanishing, above ``exploding`` -> exploding, else healthy.
+    Both are needed: when a large init blows up the forward pass, ||dL/dW|| can stay level (big signal times
+    small input at the bottom, small signal times big activations at the top) while the signal explodes.
+    ``floor_depth`` counts the layers below the output at which the signal first drops under ``floor``
+    times the output layer's, or None.
+    """
+    evidence = {"grad_W": _log10_ratio(grad_W[0], grad_W[-1]), "signal": _log10_ratio(signal[0], signal[-1])}
+    finite = {k: v for k, v in evidence.items() if not math.isnan(v)}
+    key = max(finite, key=lambda k: abs(finite[k])) if finite else "grad_W"
+    r = finite.get(key, math.nan)
+    label = "vanishing" if r < vanishing else "exploding" if r > exploding else "healthy"
+    what = {"grad_W": "first-layer ‖∇W‖", "signal": "first-layer ‖∂L/∂h‖"}[key]
+    if math.isnan(r):
+        message = "healthy: no gradient reaches the first or the last layer"
+    elif math.isinf(r):
+        message = f"{label}: {what} is exactly {'0' if r < 0 else 'infinite'}, against the last layer's"
+    else:
+        message = f"{label}: {what} is 10^{r:+.1f} of the last layer's"
+    out_signal = signal[-1]
+    floor_depth = None
+    if out_signal > 0 and math.isfinite(out_signal):
+        below = np.nonzero(signal[::-1] < floor * out_signal)[0]
+        floor_depth = int(below[0]) if below.size else None
+    return {"verdict": label, "message": message, "log10_ratio_grad_W": evidence["grad_W"],
+            "log10_ratio_signal": evidence["signal"], "floor_depth": floor_depth}
