@@ -29,3 +29,9 @@ class ResultsError(GradlabError):
     """A results directory that is missing, incomplete or would be overwritten."""
 
     exit_code = 2
+
+
+class UsageError(GradlabError):
+    """A command-line argument that makes no sense (an unknown registry name, a bad path)."""
+
+    exit_code = 2

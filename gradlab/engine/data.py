@@ -15,9 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class DatasetError(ValueError):
-    """A dataset that cannot be built; the message says why and what to do."""
+from ..errors import DataError as DatasetError  # the user's to fix: exit code 2, no traceback
 
 
 def spirals(n_samples, rng, noise, n_classes: int = 3):

@@ -1,0 +1,118 @@
+"""The per-layer table a run ends with: rich, coloured so that vanishing and exploding layers stand out."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..experiment import RunResult
+
+VERDICT_STYLE = {"vanishing": "bold cyan", "exploding": "bold red", "healthy": "bold green"}
+MAX_ROWS = 40  # deeper nets show the first and last layers, with the middle elided
+
+
+def _sci(v: float) -> str:
+    """A norm: 0, nan and inf are findings, shown as such."""
+    return "0" if v == 0 else f"{v:.1e}" if np.isfinite(v) else str(v)
+
+
+def _num(v: float, signed: bool = False) -> str:
+    """An activation statistic, compact whatever its size; '–' where it does not apply."""
+    if math.isnan(v):
+        return "–"
+    sign = "+" if signed else ""
+    return f"{v:{sign}.2f}" if abs(v) < 100 else f"{v:{sign}.0e}"
+
+
+def _signed(v: float) -> str:
+    return f"{v:+.1f}" if np.isfinite(v) else "–"
+
+
+def _pct(v: float) -> str:
+    return "–" if math.isnan(v) else f"{100 * v:.0f}%"
+
+
+def _ratio_style(log10_ratio: float, vanishing: float, exploding: float) -> str:
+    if math.isnan(log10_ratio):
+        return ""
+    return "cyan" if log10_ratio < vanishing else "red" if log10_ratio > exploding else "green"
+
+
+def _log10_vs(values: np.ndarray, ref: float) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(values) - (np.log10(ref) if ref > 0 else np.nan)
+
+
+def _rows_shown(n: int) -> list[int | None]:
+    if n <= MAX_ROWS:
+        return list(range(n))
+    half = MAX_ROWS // 2
+    return list(range(half)) + [None] + list(range(n - half, n))
+
+
+def layer_table(result: RunResult) -> Table:
+    """Per-layer statistics at step 0 and at the last recorded step. Cells of ‖∇W‖ and ‖∂L/∂h‖ are coloured by
+    their log10 ratio to the output layer's: cyan below the vanishing threshold, red above the exploding one."""
+    rec = result.config.record
+    steps = result.recorded_steps
+    first, last = int(steps[0]), int(steps[-1])
+    gW0, sig0 = result.profile("grad_W", first), result.profile("signal", first)
+    gW1 = result.profile("grad_W", last)
+    mean0, std0 = result.profile("act_mean", first), result.profile("act_std", first)
+    sat0, dead0 = result.profile("saturated", first), result.profile("dead", first)
+    updates = result.matrix("update_ratio")
+    has_update = ~np.all(np.isnan(updates), axis=1)
+    upd = updates[np.nonzero(has_update)[0][-1]] if has_update.any() else np.full(result.n_layers, np.nan)
+    r_gW, r_sig, r_gW1 = _log10_vs(gW0, gW0[-1]), _log10_vs(sig0, sig0[-1]), _log10_vs(gW1, gW1[-1])
+    use_dead = not np.all(np.isnan(dead0))
+
+    table = Table(title=f"{result.config.name}: per-layer gradients at step {first} (and {last})",
+                  title_style="bold", header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False,
+                  caption="log10/out: log10 of the ratio to the output layer's value",
+                  caption_style="dim")
+    for col in ("layer", f"‖∇W‖\n@{first}", "log10\n/out", f"‖∂L/∂h‖\n@{first}", "log10\n/out", "act\nmean",
+                "act\nstd", "dead" if use_dead else "sat.", f"‖∇W‖\n@{last}", "update\n/‖W‖"):
+        table.add_column(col, justify="right", no_wrap=True)
+    n = result.n_layers
+    for i in _rows_shown(n):
+        if i is None:
+            table.add_row("⋮", *[""] * 9)
+            continue
+        s_w = _ratio_style(r_gW[i], rec.vanishing, rec.exploding)
+        s_s = _ratio_style(r_sig[i], rec.vanishing, rec.exploding)
+        table.add_row(
+            f"{'out ' if i == n - 1 else ''}{i + 1}",
+            Text(_sci(gW0[i]), s_w), Text(_signed(r_gW[i]), s_w),
+            Text(_sci(sig0[i]), s_s), Text(_signed(r_sig[i]), s_s),
+            _num(mean0[i], signed=True), _num(std0[i]),
+            _pct(dead0[i] if use_dead else sat0[i]),
+            Text(_sci(gW1[i]), _ratio_style(r_gW1[i], rec.vanishing, rec.exploding)), _sci(upd[i]),
+        )
+    return table
+
+
+def verdict_text(summary: dict, floor: float = 1e-6) -> Text:
+    """The closing lines: the verdict at init, how training ended, and the final metrics."""
+    text = Text()
+    text.append(summary["message"], VERDICT_STYLE.get(summary["verdict"], "bold"))
+    if summary.get("status") == "diverged":
+        text.append("\nstatus: diverged", "bold red")
+    else:
+        text.append(f"\nafter training: {summary.get('verdict_final', '?')}",
+                    VERDICT_STYLE.get(summary.get("verdict_final"), ""))
+    if summary.get("floor_depth") is not None:
+        text.append(f"\nthe signal falls below {floor:g} of the output layer's {summary['floor_depth']} layers down")
+    metrics = [("loss", "final_loss"), ("train acc", "final_train_acc"), ("test loss", "final_test_loss"),
+               ("test acc", "final_test_acc")]
+    shown = [f"{label} {summary[k]:.4g}" for label, k in metrics if summary.get(k) is not None]
+    text.append(f"\nsteps {summary.get('steps_run')}/{summary.get('steps')}  " + "  ".join(shown), "dim")
+    return text
+
+
+def render(result: RunResult) -> Group:
+    return Group(layer_table(result), verdict_text(result.summary, result.config.record.floor))
