@@ -29,13 +29,14 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except GradlabError as exc:
             problems = getattr(exc, "problems", None)
-            if problems:
+            if problems and len(problems) > 1:
                 err_console.print(f"[bold red]error:[/] {exc.source}: {len(problems)} problem"
                                   f"{'s' if len(problems) != 1 else ''}", highlight=False)
                 for p in problems:
-                    err_console.print(f"  {p}", highlight=False, markup=False)
+                    err_console.print(f"  {p}", highlight=False, markup=False, soft_wrap=True)
             else:
-                err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+                err_console.print("[bold red]error:[/]", problems[0] if problems else str(exc),
+                                  highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 

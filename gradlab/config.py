@@ -13,7 +13,7 @@ import inspect
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -38,6 +38,27 @@ def did_you_mean(value: Any, choices) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+class _Problems(ValueError):
+    """Problems a validator found, each at a field below the validated model: ``[(("width",), "msg"), ...]``.
+
+    ``config_errors`` moves each one to its own field, so it gets that key's line and every one is shown.
+    """
+
+    def __init__(self, items: list[tuple[tuple, str]]):
+        self.items = list(items)
+        super().__init__("; ".join(msg for _, msg in self.items))
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` as a float (as YAML 1.2 does; YAML 1.1 needs ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
 def keyword_params(fn) -> dict[str, Any]:
     """The keyword parameters (with defaults) a registry entry accepts beyond its fixed positional ones."""
     target = fn.__init__ if inspect.isclass(fn) else fn
@@ -53,23 +74,40 @@ class _NamedSpec(BaseModel):
     """A registry entry plus its numeric parameters: ``relu``, or ``{name: leaky_relu, slope: 0.1}``."""
 
     model_config = ConfigDict(extra="allow")
-    _registry: dict = {}
+    _registry: ClassVar[dict] = {}
+    _kind: ClassVar[str] = "entry"
+    _example: ClassVar[str] = "{name: ...}"
 
     @model_validator(mode="before")
     @classmethod
     def _from_string(cls, data):
-        return {"name": data} if isinstance(data, str) else data
+        names = ", ".join(cls._registry)
+        if isinstance(data, str):
+            # Checked here so that a typo is reported at the key the user wrote, not at a `.name` they did not.
+            if data not in cls._registry:
+                raise ValueError(f"{data!r} is not one of {names}{did_you_mean(data, cls._registry)}")
+            return {"name": data}
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an {cls._kind} name ({names}) or a mapping like {cls._example}, "
+                             f"got {data!r}")
+        if "name" not in data and data:
+            raise ValueError(f"this mapping has no name; say which {cls._kind}, e.g. {cls._example} "
+                             f"(names: {names})")
+        return data
 
     @model_validator(mode="after")
     def _check_params(self):
         allowed = keyword_params(self._registry[self.name])
+        problems = []
         for key, value in (self.model_extra or {}).items():
             if key not in allowed:
                 names = ", ".join(allowed) or "none"
-                raise ValueError(f"{key!r} is not a parameter of {self.name} (its parameters: {names})"
-                                 + did_you_mean(key, allowed))
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{self.name}.{key} must be a finite number, got {value!r}")
+                problems.append(((key,), f"{key!r} is not a parameter of {self.name} (its parameters: {names})"
+                                 + did_you_mean(key, allowed)))
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                problems.append(((key,), f"{self.name}.{key} must be a finite number, got {value!r}"))
+        if problems:
+            raise _Problems(problems)
         return self
 
     @property
@@ -81,6 +119,8 @@ class ActivationSpec(_NamedSpec):
     """An activation from the registry, with its parameters (``slope``, ``alpha``, ``std``, ...)."""
 
     _registry = ACTIVATIONS
+    _kind = "activation"
+    _example = "{name: leaky_relu, slope: 0.1}"
     name: ActivationName = "relu"
 
 
@@ -88,12 +128,18 @@ class InitSpec(_NamedSpec):
     """A weight initializer from the registry, with its parameters (``gain``, ``std``, ``scale``)."""
 
     _registry = INITIALIZERS
+    _kind = "initializer"
+    _example = "{name: large, scale: 10}"
     name: InitName = "xavier_normal"
 
 
-def _toggle(data):
+def _toggle(cls, data):
     """Let ``batchnorm: true`` / ``residual: false`` stand for ``{enabled: ...}``."""
-    return {"enabled": data} if isinstance(data, bool) else data
+    if isinstance(data, bool):
+        return {"enabled": data}
+    if not isinstance(data, (dict, BaseModel)):
+        raise ValueError(f"expected true, false or a mapping of {', '.join(cls.model_fields)}, got {data!r}")
+    return data
 
 
 class BatchNormConfig(Strict):
@@ -104,7 +150,7 @@ class BatchNormConfig(Strict):
     momentum: float = Field(0.1, gt=0, le=1, description="weight of the new batch in the running statistics")
     eps: float = Field(1e-5, gt=0)
 
-    _toggle = model_validator(mode="before")(classmethod(lambda cls, d: _toggle(d)))
+    _toggle = model_validator(mode="before")(classmethod(_toggle))
 
 
 class ResidualConfig(Strict):
@@ -113,7 +159,7 @@ class ResidualConfig(Strict):
     enabled: bool = False
     every: int = Field(2, ge=1, description="hidden layers per residual block")
 
-    _toggle = model_validator(mode="before")(classmethod(lambda cls, d: _toggle(d)))
+    _toggle = model_validator(mode="before")(classmethod(_toggle))
 
 
 class ModelConfig(Strict):
@@ -126,6 +172,17 @@ class ModelConfig(Strict):
     residual: ResidualConfig = ResidualConfig()
     loss: LossName = "softmax_cross_entropy"
 
+    @field_validator("width", mode="before")
+    @classmethod
+    def _int_or_list(cls, v):
+        # One message instead of pydantic's one-per-union-branch.
+        if isinstance(v, list):
+            if not all(isinstance(w, int) and not isinstance(w, bool) for w in v):
+                raise ValueError(f"every width must be a positive integer, got {v!r}")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"expected a positive integer, or a list with one per hidden layer, got {v!r}")
+        return v
+
     @field_validator("width")
     @classmethod
     def _positive(cls, v):
@@ -136,8 +193,8 @@ class ModelConfig(Strict):
     @model_validator(mode="after")
     def _width_per_layer(self):
         if isinstance(self.width, list) and len(self.width) != self.depth:
-            raise ValueError(f"width lists {len(self.width)} layers but depth is {self.depth}; "
-                             f"give one width per hidden layer or a single int")
+            raise _Problems([(("width",), f"lists {len(self.width)} widths but depth is {self.depth}; "
+                                          f"give one width per hidden layer or a single int")])
         return self
 
     @property
@@ -158,13 +215,15 @@ class DataConfig(Strict):
 
     @model_validator(mode="after")
     def _options_fit_dataset(self):
-        accepted = keyword_params(DATASETS[self.dataset])
-        for key in ("n_classes", "features", "path", "label_column"):
-            if getattr(self, key) is not None and key not in accepted:
-                raise ValueError(f"dataset {self.dataset} does not take {key} "
-                                 f"(it takes: {', '.join(accepted) or 'no options'})")
+        keys = ("n_classes", "features", "path", "label_column")
+        accepted = [k for k in keyword_params(DATASETS[self.dataset]) if k in keys]
+        problems = [((key,), f"dataset {self.dataset} does not take {key} "
+                             f"(it takes: {', '.join(accepted) or 'none of n_classes, features, path, label_column'})")
+                    for key in keys if getattr(self, key) is not None and key not in accepted]
         if self.dataset == "csv" and not self.path:
-            raise ValueError("dataset csv needs path: the CSV file to read")
+            problems.append((("path",), "dataset csv needs path: the CSV file to read"))
+        if problems:
+            raise _Problems(problems)
         return self
 
     @property
@@ -184,6 +243,13 @@ class TrainConfig(Strict):
     eps: float = Field(1e-8, gt=0)
     clip_grad_norm: Optional[float] = Field(None, gt=0, description="clip the global gradient norm to this")
 
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch_int_or_full(cls, v):
+        if isinstance(v, str) and v != "full":
+            raise ValueError(f"expected a positive integer or 'full', got {v!r}{did_you_mean(v, ['full'])}")
+        return v
+
     @field_validator("batch_size")
     @classmethod
     def _batch_positive(cls, v):
@@ -194,7 +260,8 @@ class TrainConfig(Strict):
     @model_validator(mode="after")
     def _steps_or_epochs(self):
         if self.steps is not None and self.epochs is not None:
-            raise ValueError("give steps or epochs, not both")
+            raise _Problems([(("epochs",), f"give steps or epochs, not both (steps is {self.steps}, "
+                                           f"epochs is {self.epochs})")])
         return self
 
 
@@ -221,46 +288,82 @@ class ExperimentConfig(Strict):
 # ---------------------------------------------------------------- loading and error rendering
 
 
-def _yaml_lines(text: str) -> dict[tuple, int]:
-    """Map each key path in the YAML document to its 1-based line number."""
+def _yaml_lines(text: str) -> tuple[dict[tuple, int], list[str]]:
+    """Map each key path in the YAML document to its 1-based line number; also list duplicate keys."""
     lines: dict[tuple, int] = {}
+    duplicates: list[str] = []
+    open_nodes: set[int] = set()  # an alias may refer back to an enclosing node: `a: &x {b: *x}`
 
     def walk(node, path):
+        if id(node) in open_nodes:
+            return
+        open_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
             for k, v in node.value:
-                key = path + (k.value,)
-                lines[key] = k.start_mark.line + 1
+                line = k.start_mark.line + 1
+                name = k.value if isinstance(k, yaml.ScalarNode) else None
+                if name is not None and name in seen and k.tag != "tag:yaml.org,2002:merge":
+                    duplicates.append((line, f"{'.'.join(str(p) for p in path + (name,))}: duplicate key "
+                                              f"(first at line {seen[name]}); give each key once"))
+                if name is not None:
+                    seen.setdefault(name, line)
+                key = path + (name,)
+                lines.setdefault(key, line)
                 walk(v, key)
         elif isinstance(node, yaml.SequenceNode):
             for i, v in enumerate(node.value):
-                lines[path + (i,)] = v.start_mark.line + 1
+                lines.setdefault(path + (i,), v.start_mark.line + 1)
                 walk(v, path + (i,))
+        open_nodes.discard(id(node))
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=_Loader)
     if root is not None:
         walk(root, ())
-    return lines
+    return lines, [f"{line}\t{msg}" for line, msg in duplicates]
 
 
 def _fields_at(loc: tuple) -> list[str]:
     """The field names of the model reached by following ``loc`` from ExperimentConfig (for did-you-mean)."""
+    model: Any = _model_at(loc)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_at(loc: tuple):
     model: Any = ExperimentConfig
     for part in loc:
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
-            break
+            return None
         model = field.annotation
-    return list(getattr(model, "model_fields", {}))
+    return model
 
 
-def _clean_loc(loc: tuple) -> tuple:
-    # pydantic adds union branch and validator names ('int', 'list[int]', 'function-after[...]') to locations
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in {"int", "list[int]", "str", "float"}
-                                                               or "[" in p or p.startswith("literal"))))
+def _is_section(annotation) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _render(err: dict) -> str:
-    loc = _clean_loc(err["loc"])
+_UNION_TAGS = {"int", "list[int]", "str", "float", "bool", "dict"}
+
+
+def _clean_loc(loc: tuple, keep_last: bool = False) -> tuple:
+    # pydantic adds union branch and validator names ('int', 'list[int]', 'function-after[...]') to locations;
+    # the last part of an unknown-key error is the user's key, whatever it is called.
+    body, last = (loc[:-1], loc[-1:]) if keep_last and loc else (loc, ())
+    return tuple(p for p in body if not (isinstance(p, str) and (p in _UNION_TAGS
+                                                                or "[" in p or p.startswith("literal")))) + last
+
+
+_URL = re.compile(r"\s*(?:For further information visit\s*)?https?://errors\.pydantic\.dev\S*")
+
+
+def _tidy(text: str) -> str:
+    """One line, without pydantic's 'Value error, ' prefix and documentation URLs."""
+    text = _URL.sub("", str(text)).removeprefix("Value error, ")
+    return " ".join(text.split())
+
+
+def _render(err: dict, loc: tuple) -> str:
     field = ".".join(str(p) for p in loc) or "(top level)"
     value, kind = err.get("input"), err["type"]
     if kind == "literal_error":
@@ -269,46 +372,105 @@ def _render(err: dict) -> str:
     if kind == "extra_forbidden":
         allowed = _fields_at(loc[:-1])
         return f"{field}: unknown field{did_you_mean(loc[-1], allowed)}; allowed here: {', '.join(allowed)}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        fields = _fields_at(loc)
+        what = f"a mapping of fields ({', '.join(fields)})" if fields else "a mapping"
+        return f"{field}: expected {what}, got {value!r}"
+    if kind == "string_pattern_mismatch" and loc == ("name",):
+        return (f"{field}: must start with a letter or digit and contain only letters, digits, '_', '.' and '-' "
+                f"(it names the results directory), got {value!r}")
+    if kind == "invalid_key":
+        return f"{field}: keys must be strings, got {value!r}"
     if kind == "value_error":  # our own validators already name the value
-        return f"{field}: {err['msg'].removeprefix('Value error, ')}"
+        return f"{field}: {_tidy(err['msg'])}"
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
-    return f"{field}: {err['msg']}{shown}"
+    return f"{field}: {_tidy(err['msg'])}{shown}"
+
+
+def _expand(errors: list[dict]) -> list[tuple[tuple, dict]]:
+    """(location, error) pairs, with each ``_Problems`` item moved to its own field."""
+    out = []
+    for err in errors:
+        loc = _clean_loc(err["loc"], keep_last=err["type"] == "extra_forbidden")
+        exc = (err.get("ctx") or {}).get("error")
+        if err["type"] == "value_error" and isinstance(exc, _Problems):
+            out += [(loc + sub, {**err, "msg": msg}) for sub, msg in exc.items]
+        else:
+            out.append((loc, err))
+    return out
 
 
 def config_errors(exc: ValidationError, source: str, lines: dict[tuple, int],
                   overrides: Optional[dict[tuple, str]] = None) -> list[str]:
-    """One located line per problem: ``file:line field.path: what is wrong (hint)``, or ``--set k=v: ...``."""
+    """One located line per problem: ``file:line field.path: what is wrong (hint)``, or ``--set k=v: ...``.
+
+    File problems come first, in line order, then those caused by ``--set`` overrides.
+    """
+    overrides = overrides or {}
     by_loc: dict[tuple, dict] = {}
-    for err in exc.errors():
-        loc = _clean_loc(err["loc"])
+    for loc, err in _expand(exc.errors()):
         # A union reports one error per branch; keep one, preferring the one that lists allowed values.
         if loc not in by_loc or err["type"] == "literal_error":
             by_loc[loc] = err
-    out = []
+    located = []
     for loc, err in by_loc.items():
-        override = next((o for path, o in (overrides or {}).items() if loc[:len(path)] == path), None)
         line = next((lines[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in lines), None)
-        where = f"--set {override}:" if override else f"{source}:{line}" if line else f"{source}:"
-        out.append(f"{where} {_render(err)}")
-    return out
+        # An override is to blame when it set this field, a field inside it, or a section containing it;
+        # failing that, when it set a neighbour of a field the file does not mention at all.
+        override = next((o for path, o in overrides.items()
+                         if loc and (loc[:len(path)] == path or path[:len(loc)] == loc)), None)
+        if override is None and line is None:
+            override = next((o for path, o in overrides.items() if len(loc) > 1 and path[:len(loc) - 1] == loc[:-1]),
+                            None)
+        if override is not None:
+            located.append(((2, 0), f"--set {override}: {_render(err, loc)}"))
+        elif line is not None:
+            located.append(((0, line), f"{source}:{line} {_render(err, loc)}"))
+        else:
+            located.append(((1, 0), f"{source}: {_render(err, loc)}"))
+    return [text for _, text in sorted(located, key=lambda x: x[0])]
+
+
+def _yaml_error(src: str, text: str, exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{src}:{mark.line + 1}:{mark.column + 1}" if mark else f"{src}:"
+        msg = _tidy(exc.problem or exc)
+        cm = exc.context_mark
+        if exc.context and cm and mark and (cm.line, cm.column) != (mark.line, mark.column):
+            msg += f" ({_tidy(exc.context)} that starts at line {cm.line + 1}, column {cm.column + 1})"
+        if "python" in str(exc):
+            msg += " (only plain YAML is accepted, no !!python tags; nothing was run)"
+        return f"{where} YAML error: {msg}"
+    if isinstance(exc, yaml.reader.ReaderError):
+        pos = exc.position
+        line, column = text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+        return f"{src}:{line}:{column} YAML error: unacceptable character {exc.character!r} ({exc.reason})"
+    return f"{src}: YAML error: {_tidy(exc)}"
 
 
 def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
     """Safely parse a YAML mapping; return it with the line of each key. Raises ConfigError."""
     src = str(path)
+    if path.is_dir():
+        raise ConfigError([f"{src}: is a directory; pass the path of a YAML config file"], src)
     if not path.is_file():
         raise ConfigError([f"{src}: no such file; pass the path of a YAML config (see configs/)"], src)
-    text = path.read_text()
     try:
-        data = yaml.safe_load(text)
-        lines = _yaml_lines(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{src}:{mark.line + 1}:{mark.column + 1}" if mark else src
-        hint = " (only plain YAML is accepted, no !!python tags)" if "python" in str(exc) else ""
-        raise ConfigError([f"{where} YAML error: {exc.problem or exc}{hint}"], src) from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{src}: not a UTF-8 text file (byte {exc.start}); a config is YAML text"], src) from None
+    except OSError as exc:
+        raise ConfigError([f"{src}: cannot be read ({exc.strerror or exc})"], src) from None
+    try:
+        data = yaml.load(text, Loader=_Loader)
+        lines, duplicates = _yaml_lines(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{src}: YAML error: {exc}"], src) from None
+        raise ConfigError([_yaml_error(src, text, exc)], src) from None
+    except RecursionError:
+        raise ConfigError([f"{src}: YAML error: the document nests too deeply"], src) from None
+    if duplicates:
+        raise ConfigError([f"{src}:{d.replace(chr(9), ' ', 1)}" for d in duplicates], src)
     if data is None:
         raise ConfigError([f"{src}: the file is empty; a config needs at least e.g. 'model: {{depth: 30}}'"], src)
     if not isinstance(data, dict):
@@ -320,13 +482,16 @@ def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
 def _assign(data: dict, override: str) -> tuple[tuple, Any]:
     """Apply one ``key.path=value`` to the raw mapping; the value is parsed as YAML (so 10, 1e-3, true, [1, 2])."""
     key, sep, raw = override.partition("=")
-    path = tuple(key.strip().split("."))
+    path = tuple(p.strip() for p in key.split("."))
     if not sep or not all(path):
         raise ConfigError([f"--set {override!r}: expected key.path=value, e.g. --set model.depth=20"], "--set")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        if raw.lstrip()[:1] in ("[", "{", '"', "'"):
+            raise ConfigError([f"--set {override}: the value is not valid YAML "
+                               f"({_tidy(getattr(exc, 'problem', None) or exc)})"], "--set") from None
+        value = raw  # a plain string with odd characters
     model: Any = ExperimentConfig
     node = data
     for i, part in enumerate(path):
@@ -337,12 +502,16 @@ def _assign(data: dict, override: str) -> tuple[tuple, Any]:
         if i == len(path) - 1:
             node[part] = value
             break
+        annotation = fields[part].annotation if fields and part in fields else None
+        if not _is_section(annotation):
+            raise ConfigError([f"--set {override}: {'.'.join(path[:i + 1])} is a single value, not a section; "
+                               f"use --set {'.'.join(path[:i + 1])}=VALUE"], "--set")
         child = node.get(part)
         if isinstance(child, (str, bool)):  # `activation: relu` / `batchnorm: true` grow into mappings
             child = {"name": child} if isinstance(child, str) else {"enabled": child}
         node[part] = child = dict(child) if isinstance(child, dict) else {}
         node = child
-        model = fields[part].annotation if fields and part in fields else None
+        model = annotation
     return path, value
 
 
@@ -350,11 +519,22 @@ def build_config(data: dict, source: str = "config", lines: Optional[dict] = Non
                  overrides: tuple[str, ...] = ()) -> ExperimentConfig:
     """Validate a raw mapping plus overrides; every problem is reported at once as a ConfigError."""
     data = dict(data)
-    set_paths = {_assign(data, o)[0]: o for o in overrides}
+    set_paths: dict[tuple, str] = {}
+    problems: list[str] = []
+    for o in overrides:
+        try:
+            set_paths[_assign(data, o)[0]] = o
+        except ConfigError as exc:
+            problems += exc.problems
     try:
-        return ExperimentConfig.model_validate(data)
+        config = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(config_errors(exc, source, lines or {}, set_paths), source) from None
+        problems = config_errors(exc, source, lines or {}, set_paths) + problems
+    except RecursionError:
+        problems.insert(0, f"{source}: the config refers to itself (a YAML alias inside its own anchor)")
+    if problems:
+        raise ConfigError(problems, source)
+    return config
 
 
 def load_config(path: Union[str, Path, None] = None, overrides: Union[tuple, list] = ()) -> ExperimentConfig:
