@@ -105,7 +105,7 @@ class _NamedSpec(BaseModel):
                 problems.append(((key,), f"{key!r} is not a parameter of {self.name} (its parameters: {names})"
                                  + did_you_mean(key, allowed)))
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                problems.append(((key,), f"{self.name}.{key} must be a finite number, got {value!r}"))
+                problems.append(((key,), f"must be a finite number (a parameter of {self.name}), got {value!r}"))
         if problems:
             raise _Problems(problems)
         return self
@@ -217,8 +217,8 @@ class DataConfig(Strict):
     def _options_fit_dataset(self):
         keys = ("n_classes", "features", "path", "label_column")
         accepted = [k for k in keyword_params(DATASETS[self.dataset]) if k in keys]
-        problems = [((key,), f"dataset {self.dataset} does not take {key} "
-                             f"(it takes: {', '.join(accepted) or 'none of n_classes, features, path, label_column'})")
+        takes = f"it takes: {', '.join(accepted)}" if accepted else "it takes no options"
+        problems = [((key,), f"dataset {self.dataset} does not take {key} (got {getattr(self, key)!r}; {takes})")
                     for key in keys if getattr(self, key) is not None and key not in accepted]
         if self.dataset == "csv" and not self.path:
             problems.append((("path",), "dataset csv needs path: the CSV file to read"))
@@ -254,7 +254,7 @@ class TrainConfig(Strict):
     @classmethod
     def _batch_positive(cls, v):
         if isinstance(v, int) and v < 1:
-            raise ValueError(f"batch_size must be >= 1 or 'full', got {v}")
+            raise ValueError(f"must be >= 1 or 'full', got {v}")
         return v
 
     @model_validator(mode="after")
@@ -288,10 +288,10 @@ class ExperimentConfig(Strict):
 # ---------------------------------------------------------------- loading and error rendering
 
 
-def _yaml_lines(text: str) -> tuple[dict[tuple, int], list[str]]:
+def _yaml_lines(text: str) -> tuple[dict[tuple, int], list[tuple[int, str]]]:
     """Map each key path in the YAML document to its 1-based line number; also list duplicate keys."""
     lines: dict[tuple, int] = {}
-    duplicates: list[str] = []
+    duplicates: list[tuple[int, str]] = []
     open_nodes: set[int] = set()  # an alias may refer back to an enclosing node: `a: &x {b: *x}`
 
     def walk(node, path):
@@ -320,16 +320,16 @@ def _yaml_lines(text: str) -> tuple[dict[tuple, int], list[str]]:
     root = yaml.compose(text, Loader=_Loader)
     if root is not None:
         walk(root, ())
-    return lines, [f"{line}\t{msg}" for line, msg in duplicates]
+    return lines, duplicates
 
 
 def _fields_at(loc: tuple) -> list[str]:
     """The field names of the model reached by following ``loc`` from ExperimentConfig (for did-you-mean)."""
-    model: Any = _model_at(loc)
-    return list(getattr(model, "model_fields", {}))
+    return list(getattr(_model_at(loc), "model_fields", {}))
 
 
 def _model_at(loc: tuple):
+    """The model (or plain annotation) reached by following ``loc`` from ExperimentConfig; None if off the map."""
     model: Any = ExperimentConfig
     for part in loc:
         field = getattr(model, "model_fields", {}).get(part)
@@ -360,6 +360,7 @@ _URL = re.compile(r"\s*(?:For further information visit\s*)?https?://errors\.pyd
 def _tidy(text: str) -> str:
     """One line, without pydantic's 'Value error, ' prefix and documentation URLs."""
     text = _URL.sub("", str(text)).removeprefix("Value error, ")
+    text = re.sub(r"^Input should be\b", "must be", text)
     return " ".join(text.split())
 
 
@@ -445,7 +446,8 @@ def _yaml_error(src: str, text: str, exc: yaml.YAMLError) -> str:
     if isinstance(exc, yaml.reader.ReaderError):
         pos = exc.position
         line, column = text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
-        return f"{src}:{line}:{column} YAML error: unacceptable character {exc.character!r} ({exc.reason})"
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        return f"{src}:{line}:{column} YAML error: unacceptable character {char} ({exc.reason})"
     return f"{src}: YAML error: {_tidy(exc)}"
 
 
@@ -470,7 +472,7 @@ def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
     except RecursionError:
         raise ConfigError([f"{src}: YAML error: the document nests too deeply"], src) from None
     if duplicates:
-        raise ConfigError([f"{src}:{d.replace(chr(9), ' ', 1)}" for d in duplicates], src)
+        raise ConfigError([f"{src}:{line} {msg}" for line, msg in duplicates], src)
     if data is None:
         raise ConfigError([f"{src}: the file is empty; a config needs at least e.g. 'model: {{depth: 30}}'"], src)
     if not isinstance(data, dict):

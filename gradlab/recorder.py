@@ -37,7 +37,8 @@ def norm(a: np.ndarray) -> float:
     if a.size == 0:
         return 0.0
     a64 = a.astype(np.float64, copy=False)
-    s = float(np.dot(a64, a64))
+    with np.errstate(over="ignore"):
+        s = float(np.dot(a64, a64))
     if _TINY < s < math.inf:
         return math.sqrt(s)
     m = float(np.max(np.abs(a64)))

@@ -1,0 +1,122 @@
+"""The training loop end to end: determinism, divergence, exact tiny norms, phenomena through run_experiment."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gradlab import load_config, run_experiment
+from gradlab.config import build_config
+from gradlab.results import load_run, save_run
+
+
+def small(model, **sections):
+    data = {"model": model, "data": {"n_samples": 128}, "train": {"steps": 20}, "record": {"every": 5}}
+    data.update(sections)
+    return build_config(data)
+
+
+def test_records_at_step_zero_every_n_and_the_last_step():
+    r = run_experiment(small({"depth": 3}, train={"steps": 12}))
+    assert list(r.recorded_steps) == [0, 5, 10, 12]
+    assert list(r.steps["step"]) == list(range(13))
+    assert r.matrix("grad_W").shape == (4, 4)
+    # test metrics only at recorded steps
+    assert np.isfinite(r.steps["test_loss"][[0, 5, 10, 12]]).all()
+    assert np.isnan(r.steps["test_loss"][[1, 2, 3]]).all()
+
+
+def test_same_seed_gives_byte_identical_csvs(tmp_path):
+    cfg = small({"depth": 4, "activation": "rrelu"})  # a stochastic activation, to exercise the noise stream
+    a, b = save_run(run_experiment(cfg), tmp_path / "a"), save_run(run_experiment(cfg), tmp_path / "b")
+    for name in ("steps.csv", "layers.csv", "config.yaml"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    other = save_run(run_experiment(small({"depth": 4, "activation": "rrelu"}, seed=1)), tmp_path / "c")
+    assert (other / "layers.csv").read_bytes() != (a / "layers.csv").read_bytes()
+
+
+def test_changing_the_data_seed_leaves_the_init_alone():
+    a = run_experiment(small({"depth": 3}, train={"steps": 0}))
+    b = run_experiment(small({"depth": 3}, train={"steps": 0}, data={"n_samples": 128, "seed": 99}))
+    assert np.array_equal(a.matrix("weight"), b.matrix("weight"))
+    assert not np.array_equal(a.matrix("grad_W"), b.matrix("grad_W"))
+
+
+def test_diverging_run_is_a_result_with_its_files(tmp_path):
+    cfg = small({"depth": 10, "activation": "relu", "init": {"name": "large", "scale": 1.0}})
+    r = run_experiment(cfg)
+    s = r.summary
+    assert s["status"] == "diverged"
+    assert 0 <= s["diverged_step"] < 20 and 1 <= s["diverged_layer"] <= 11
+    assert "diverged at step" in s["message"]
+    run_dir = save_run(r, tmp_path)
+    again = load_run(run_dir)
+    assert again.summary["status"] == "diverged"
+    assert int(again.steps["step"][-1]) == s["diverged_step"]
+    assert again.recorded_steps[-1] == s["diverged_step"]  # the blow-up itself is recorded
+
+
+def test_too_high_learning_rate_diverges_during_training():
+    cfg = load_config("configs/lr_too_high.yaml", ["train.steps=30"])
+    s = run_experiment(cfg).summary
+    assert s["verdict"] == "healthy"  # the init is fine ...
+    assert s["status"] == "diverged" and s["diverged_step"] > 0  # ... the steps are not
+
+
+def test_tiny_gradients_are_recorded_exactly_not_as_zero():
+    # A deep linear net with W ~ N(0, 1e-40): the first layer's gradient is ~1e-250, far below what
+    # a naive sum of squares can represent (its square underflows to 0).
+    cfg = small({"depth": 6, "width": 16, "activation": "linear", "init": {"name": "normal", "std": 1e-40}},
+                train={"steps": 0})
+    r = run_experiment(cfg)
+    g = r.profile("grad_W", 0)
+    assert np.all(g > 0) and np.all(np.isfinite(g))
+    assert g[0] < 1e-200
+    # the per-layer factor is ||W|| ~ 1e-40 * sqrt(16): consecutive layers differ by ~39 decades
+    steps = np.diff(np.log10(r.profile("signal", 0)))
+    assert np.all((steps > 37) & (steps < 41))
+    assert r.summary["verdict"] == "vanishing"
+
+
+def test_float32_runs_and_records():
+    r = run_experiment(small({"depth": 5}, dtype="float32"))
+    assert r.summary["status"] == "completed"
+    assert np.isfinite(r.matrix("grad_W")).all()
+
+
+@pytest.mark.parametrize("batch_size", ["full", 32])
+def test_epochs_set_the_number_of_steps(batch_size):
+    cfg = small({"depth": 2}, train={"epochs": 2, "batch_size": batch_size}, data={"n_samples": 160,
+                                                                                   "test_fraction": 0.2})
+    r = run_experiment(cfg)
+    assert r.summary["steps"] == (2 if batch_size == "full" else 2 * (128 // 32))
+
+
+def test_gradient_clipping_bounds_the_update():
+    clipped = small({"depth": 10, "activation": "relu", "init": {"name": "large", "scale": 1.0}},
+                    train={"steps": 1, "optimizer": "sgd", "lr": 0.1, "clip_grad_norm": 1.0})
+    r = run_experiment(clipped)
+    # SGD moves every weight by lr * g; after clipping the joint norm of that move is at most lr * 1.0
+    upd = r.profile("update_ratio", 0) * r.profile("weight", 0)
+    assert math.sqrt(np.sum(upd**2)) <= 0.1 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_training_lowers_the_loss(optimizer):
+    cfg = small({"depth": 3, "width": 32, "activation": "tanh"}, train={"steps": 150, "optimizer": optimizer,
+                                                                        "lr": 0.01 if optimizer == "adam" else 0.1})
+    r = run_experiment(cfg)
+    assert r.steps["loss"][-10:].mean() < 0.8 * r.steps["loss"][:10].mean()
+
+
+@pytest.mark.parametrize("dataset", ["moons", "circles", "xor", "blobs", "teacher"])
+def test_every_generated_dataset_trains(dataset):
+    r = run_experiment(small({"depth": 2, "width": 16}, data={"dataset": dataset, "n_samples": 64}))
+    assert r.summary["status"] == "completed"
+
+
+def test_binary_cross_entropy_uses_one_output():
+    r = run_experiment(small({"depth": 2, "loss": "binary_cross_entropy"}, data={"dataset": "moons",
+                                                                                   "n_samples": 64}))
+    assert r.profile("grad_W").shape == (3,)
+    assert r.layers["fan_out"][2] == 1

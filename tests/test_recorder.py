@@ -1,0 +1,58 @@
+"""The recorder's norms and the verdict."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gradlab.recorder import global_norm, norm, verdict
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e-150, 1e-5, 1.0, 1e150, 1e200, 1e300])
+def test_norm_is_exact_across_the_float64_range(scale):
+    a = np.full(10, scale)
+    assert norm(a) == pytest.approx(math.sqrt(10) * scale, rel=1e-14)
+    assert norm(a.reshape(2, 5)) == pytest.approx(math.sqrt(10) * scale, rel=1e-14)
+
+
+def test_norm_of_zeros_and_nonfinite():
+    assert norm(np.zeros(5)) == 0.0
+    assert norm(np.array([])) == 0.0
+    assert math.isinf(norm(np.array([1.0, np.inf])))
+    assert math.isnan(norm(np.array([1.0, np.nan])))
+
+
+def test_norm_matches_numpy_in_the_normal_range():
+    x = np.random.default_rng(0).normal(size=(37, 11))
+    assert norm(x) == pytest.approx(np.linalg.norm(x), rel=1e-14)
+    assert norm(x.astype(np.float32)) == pytest.approx(np.linalg.norm(x.astype(np.float32)), rel=1e-6)
+
+
+def test_global_norm_does_not_overflow():
+    assert global_norm([1e200, 1e200]) == pytest.approx(math.sqrt(2) * 1e200, rel=1e-14)
+    assert global_norm([3.0, 4.0]) == pytest.approx(5.0)
+
+
+def test_verdict_classifies_profiles():
+    layers = np.arange(11)
+    vanish = verdict(10.0 ** (layers - 10.0), 10.0 ** (layers - 10.0))
+    assert vanish["verdict"] == "vanishing"
+    assert vanish["log10_ratio_grad_W"] == pytest.approx(-10)
+    assert vanish["message"].startswith("vanishing: first-layer ‖∇W‖ is 10^-10.0 of the last layer's")
+    assert vanish["floor_depth"] == 7  # 10^-7 < 1e-6 is first reached 7 layers below the output
+    explode = verdict(np.ones(11), 10.0 ** (10.0 - layers))
+    assert explode["verdict"] == "exploding" and "‖∂L/∂h‖" in explode["message"]
+    healthy = verdict(np.linspace(1, 2, 11), np.linspace(2, 1, 11))
+    assert healthy["verdict"] == "healthy" and healthy["floor_depth"] is None
+
+
+def test_verdict_thresholds_are_configurable():
+    profile = 10.0 ** np.linspace(-1.5, 0, 8)
+    assert verdict(profile, profile)["verdict"] == "healthy"
+    assert verdict(profile, profile, vanishing=-1.0)["verdict"] == "vanishing"
+
+
+def test_verdict_of_exact_zero_gradients():
+    v = verdict(np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0]))
+    assert v["verdict"] == "vanishing" and "exactly 0" in v["message"]
+    assert v["log10_ratio_grad_W"] == -math.inf
