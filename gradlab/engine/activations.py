@@ -170,7 +170,7 @@ class SELU(Activation):
 
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_erf = np.frompyfunc(math.erf, 1, 1)
+_erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
 class GELU(Activation):
@@ -179,7 +179,8 @@ class GELU(Activation):
 
     @staticmethod
     def _cdf(x):
-        return 0.5 * (1.0 + _erf(x / _SQRT2).astype(x.dtype))
+        # Phi(x) = erfc(-x/sqrt 2)/2: unlike 1 + erf(x/sqrt 2) it does not cancel to 0 in the left tail.
+        return 0.5 * _erfc(-x / _SQRT2).astype(x.dtype)
 
     def forward(self, x, training=False):
         return x * self._cdf(x)

@@ -51,7 +51,8 @@ class Linear(Layer):
 class BatchNorm(Layer):
     """Ioffe & Szegedy 2015. Training: normalize with the batch mean and (biased) variance, and update running
     statistics with ``momentum``; eval: use the running statistics. out = gamma * x_hat + beta, gamma=1, beta=0 at init.
-    The backward pass goes through the batch statistics (the full Jacobian, not the eval-mode one)."""
+    After a training forward, backward goes through the batch statistics (the full Jacobian); after an eval
+    forward, through the constant running ones (a diagonal Jacobian)."""
 
     def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-5, dtype=np.float64):
         super().__init__()
@@ -70,6 +71,7 @@ class BatchNorm(Layer):
             self.running_var = (1 - m) * self.running_var + m * var * (n / max(n - 1, 1))
         else:
             mean, var = self.running_mean, self.running_var
+        self.training = training
         self.inv_std = 1.0 / np.sqrt(var + self.eps)
         self.x_hat = (x - mean) * self.inv_std
         return self.params["gamma"] * self.x_hat + self.params["beta"]
@@ -79,6 +81,8 @@ class BatchNorm(Layer):
         self.grads["gamma"] = np.sum(dout * x_hat, axis=0)
         self.grads["beta"] = dout.sum(axis=0)
         dx_hat = dout * self.params["gamma"]
+        if not self.training:  # eval: mean and var are constants, so the Jacobian is diagonal
+            return dx_hat * self.inv_std
         return (self.inv_std / n) * (n * dx_hat - dx_hat.sum(axis=0) - x_hat * np.sum(dx_hat * x_hat, axis=0))
 
 

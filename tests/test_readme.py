@@ -1,0 +1,68 @@
+"""The README is a contract: its commands, its config reference, its registries and its table of shipped configs."""
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from gradlab.config import ExperimentConfig, load_config
+from gradlab.experiment import run_experiment
+from gradlab.registry import REGISTRIES
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def field_paths(model=ExperimentConfig, prefix=""):
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        nested = isinstance(ann, type) and issubclass(ann, BaseModel) and name not in ("activation", "init")
+        yield from field_paths(ann, f"{prefix}{name}.") if nested else [f"{prefix}{name}"]
+
+
+def section(title):
+    return README.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def table_rows(text):
+    return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| `")]
+
+
+def test_config_reference_lists_exactly_the_fields():
+    documented = [row[0].strip("`") for row in table_rows(section("Config reference"))]
+    assert sorted(documented) == sorted(field_paths())
+
+
+@pytest.mark.parametrize("registry", REGISTRIES)
+def test_every_registry_entry_is_documented(registry):
+    _, entries = REGISTRIES[registry]
+    for key in entries:
+        assert f"`{key}`" in README, f"{registry} entry {key!r} is missing from the README"
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"```bash\n(.*?)\n```", README, re.S)
+    test_command = commands[1]
+    for step in ("pip install -e '.[test]'", "python -m pytest -q"):
+        assert step in test_command and step in ci
+
+
+SHIPPED = table_rows(section("Shipped configs"))
+
+
+def test_every_shipped_config_is_in_the_table():
+    listed = {row[0].strip("`") for row in SHIPPED}
+    assert listed == {f"configs/{p.name}" for p in (ROOT / "configs").glob("*.yaml")}
+
+
+@pytest.mark.parametrize("row", SHIPPED, ids=[row[0].strip("`") for row in SHIPPED])
+def test_shipped_config_gives_its_documented_verdict(row):
+    path, _, documented = row[0].strip("`"), row[1], row[2]
+    summary = run_experiment(load_config(ROOT / path)).summary
+    assert documented.split(",")[0].split()[0] == summary["verdict"], summary["message"]
+    assert ("diverged" in documented) == (summary["status"] == "diverged"), summary["message"]
+    if "after training" in documented:
+        assert documented.split("then ")[1].split()[0] == summary["verdict_final"]
