@@ -69,3 +69,18 @@ def rel_error(a, b) -> float:
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), TINY)))
+
+
+def rel_error_norm(a, b) -> float:
+    """||a - b|| / (||a|| + ||b||) over a whole array (the gradient-check difference of Ng's deep learning
+    course, threshold 1e-7 too).
+
+    For a whole network this is the meaningful measure: some entries of a true gradient are exactly zero
+    (a unit whose batch all sits on the linear side of a ReLU, followed by BatchNorm) or tiny by chance,
+    and there the element-wise error compares round-off with round-off (6e-17 against 0 reads as 1.0).
+    Every entry is still held to 1e-7 of the array's size."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"rel_error_norm: shapes differ, {a.shape} vs {b.shape}")
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), TINY))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,31 @@ def test_forward_preserves_shape_and_dtype(name):
             assert out.shape == x.shape and g.shape == x.shape
             assert out.dtype == dtype, (name, out.dtype)
             assert g.dtype == dtype, (name, g.dtype)
+
+
+def hyper_params(name):
+    """The activation's constructor parameters with their defaults (slope, alpha, lower/upper, std)."""
+    sig = inspect.signature(ACTIVATIONS[name].__init__)
+    return {p.name: p.default for p in sig.parameters.values()
+            if p.name != "self" and p.default is not inspect.Parameter.empty}
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if hyper_params(n)])
+def test_grad_matches_numerical_derivative_non_default_params(name):
+    """The parameters are used, in f and in f': a derivative that ignores one passes only at its default."""
+    params = {k: 1.5 * v for k, v in hyper_params(name).items()}
+    act = ACTIVATIONS[name](**params)
+    act.rng = np.random.default_rng(7)
+    assert all(act.params[k] == v for k, v in params.items())
+    rng = np.random.default_rng(11)
+    x = away_from_kinks(rng, (8, 6))
+    dout = rng.normal(size=x.shape)
+    num = eval_numerical_gradient_array(lambda z: act.forward(z, training=False), x, dout)
+    assert rel_error(num, dout * act.grad(x, training=False)) <= TOL
+    # and the value of f itself moves with the parameter (std only matters in training)
+    default = ACTIVATIONS[name]()
+    if name != "noisy_relu":
+        assert not np.allclose(act.forward(x), default.forward(x))
 
 
 @pytest.mark.parametrize("name", STOCHASTIC)

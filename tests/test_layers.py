@@ -139,6 +139,24 @@ def test_activation_layer_gradients(name):
     assert_small(errors)
 
 
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_layer_gradients_training_mode(name):
+    """In training mode the stochastic activations draw noise; reseeding before every forward holds it fixed,
+    and backward must use the noise its forward drew."""
+    rng = np.random.default_rng(13)
+    layer = ActivationLayer(ACTIVATIONS[name]())
+    x = rng.choice([-1.0, 1.0], size=(5, 4)) * rng.uniform(0.5, 3.0, size=(5, 4))  # clear of noisy_relu's shift
+    dout = rng.normal(size=x.shape)
+
+    def forward(z):
+        layer.activation.rng = np.random.default_rng(21)
+        return layer.forward(z, training=True)
+
+    forward(x)
+    dx = layer.backward(dout)
+    assert rel_error(eval_numerical_gradient_array(forward, x, dout), dx) <= TOL
+
+
 def test_activation_layer_prelu_slope_is_learned():
     rng = np.random.default_rng(8)
     layer = ActivationLayer(ACTIVATIONS["prelu"](slope=0.2))
@@ -157,7 +175,8 @@ def test_activation_layer_prelu_slope_is_learned():
 def make_body(rng, widths, act="tanh"):
     layers = []
     for a, b in zip(widths[:-1], widths[1:]):
-        layers += [Linear(rng.normal(size=(a, b)) / np.sqrt(a), rng.normal(size=b)), ActivationLayer(ACTIVATIONS[act]())]
+        layers += [Linear(rng.normal(size=(a, b)) / np.sqrt(a), rng.normal(size=b)),
+                   ActivationLayer(ACTIVATIONS[act]())]
     return Sequential(layers)
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import eval_numerical_gradient, rel_error
-from gradlab.engine.activations import ACTIVATIONS
+from gradcheck import eval_numerical_gradient, rel_error_norm
 from gradlab.engine.layers import ActivationLayer, BatchNorm, Linear, Residual, walk
 from gradlab.engine.losses import LOSSES
 from gradlab.engine.model import MLP
@@ -55,10 +54,17 @@ def build_away_from_kinks(activation, batchnorm, residual_every):
 
 
 def structurally_zero(model, batchnorm):
-    """(layer, key) whose gradient is identically zero: the bias of a Linear feeding a BatchNorm."""
+    """(layer, key) whose gradient is identically zero: the bias of a Linear feeding a BatchNorm (the batch
+    mean removes any constant shift)."""
     if batchnorm != "before":
         return set()
     return {(id(u.linear), "b") for u in model.units}
+
+
+# A gradient that is identically zero comes out of backward as round-off (~1e-17) and out of the finite
+# difference as round-off over h (~1e-11): a ratio of the two means nothing, so such an array is checked
+# absolutely, both sides below these bounds. The bounds are far below any real gradient here (>= 1e-4).
+ANALYTIC_ZERO, NUMERICAL_ZERO = 1e-12, 1e-9
 
 
 @pytest.mark.parametrize("residual_every", [None, 2], ids=["plain", "res2"])
@@ -66,6 +72,7 @@ def structurally_zero(model, batchnorm):
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "elu", "gelu", "selu", "softplus",
                                         "leaky_relu", "prelu", "linear"])
 def test_mlp_gradient_check(activation, batchnorm, residual_every):
+    """d loss / d (input and every parameter) against centered differences: relative error <= 1e-7 per array."""
     model, X, y = build_away_from_kinks(activation, batchnorm, residual_every)
     if residual_every:
         assert any(isinstance(layer, Residual) and layer.projection is not None for layer in walk(model))
@@ -85,19 +92,24 @@ def test_mlp_gradient_check(activation, batchnorm, residual_every):
             assert np.array_equal(before, x > 0), "a perturbation crossed a kink"
         return value
 
-    errors = {"input": rel_error(eval_numerical_gradient(loss_at, X), dX)}
-    zero = structurally_zero(model, batchnorm)
+    errors = {"input": rel_error_norm(eval_numerical_gradient(loss_at, X), dX)}
+    zero = set()
     for i, (layer, key) in enumerate(params):
         num = eval_numerical_gradient(loss_at, layer.params[key])
         ana = analytic[(id(layer), key)]
         assert ana.shape == layer.params[key].shape
-        if (id(layer), key) in zero:
-            # identically zero: both sides are round-off, compare them absolutely
-            assert np.abs(ana).max() <= 1e-14 and np.abs(num).max() <= 1e-9, (i, key, ana, num)
-            continue
-        errors[f"{i}:{type(layer).__name__}.{key}"] = rel_error(num, ana)
-    expected = 1 + len(params) - len(zero)
-    assert len(errors) == expected
+        name = f"{i}:{type(layer).__name__}.{key}"
+        if np.linalg.norm(ana) <= ANALYTIC_ZERO:
+            assert np.linalg.norm(num) <= NUMERICAL_ZERO, f"{name}: backward says 0, finite differences {num}"
+            zero.add((id(layer), key))
+        else:
+            errors[name] = rel_error_norm(num, ana)
+    expected_zero = structurally_zero(model, batchnorm)
+    if activation == "linear":
+        # affine all the way: a shift anywhere before a BatchNorm is removed by it, so more arrays vanish
+        assert expected_zero <= zero
+    else:
+        assert zero == expected_zero
     bad = {k: e for k, e in errors.items() if not e <= TOL}
     assert not bad, f"relative errors above {TOL}: {bad}"
 
@@ -210,7 +222,7 @@ def test_batchnorm_and_residual_rescue_the_deep_sigmoid():
     for kw in ({"batchnorm": "before"}, {"residual_every": 2}):
         dw = dw_norms(deep("sigmoid", "xavier_normal", depth=30, width=64, **kw))
         ratio = dw[0] / dw[-1]
-        assert ratio > 1e-3, (kw, ratio)
+        assert ratio > 1e-4, (kw, ratio)  # plain: ~1e-19
         assert ratio > 1e6 * ratio_plain, (kw, ratio, ratio_plain)
 
 
@@ -223,7 +235,6 @@ def test_relu_with_he_keeps_gradients_within_an_order_of_magnitude():
 
 def test_relu_with_small_init_vanishes():
     """The control for He: the same ReLU net with N(0, 0.01^2) weights loses its gradient."""
-    depth = 30
     dz = dz_norms(deep("relu", "normal", depth=10, width=128))
     assert dz[0] / dz[-1] < 1e-6
 

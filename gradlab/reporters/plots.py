@@ -1,0 +1,570 @@
+"""PNG figures of a run: per-layer gradient profiles, a layer × step heat map, training curves, activations.
+
+Each figure has its own function (``fig_grad_profile(result) -> Figure``, ...) so other reporters can reuse
+it; ``write_plots`` renders them all into a directory. matplotlib is imported inside the functions, so
+importing this module stays cheap (``gradlab --help`` never pays for matplotlib). Figures are built as
+``matplotlib.figure.Figure`` on an Agg canvas, never through pyplot: no global figure registry, no leaked
+figures, and no backend switching, so plotting is safe from worker threads.
+
+Norms span hundreds of decades here (a vanishing sigmoid stack reaches 1e-19 after 30 layers), can be
+exactly 0 (zero init) and can be NaN or infinite (a diverged run). Nothing of that is allowed to crash a
+plot or to vanish silently: zeros are drawn as ▼ on the bottom edge of a log axis, and the legend says
+which steps had non-finite values.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; the reporters never need the engine at import time
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ..experiment import RunResult
+
+DPI = 110
+CMAP = "viridis"  # sequential and perceptually uniform: later steps are lighter
+STEP0_COLOR = "black"
+ZERO_MARKER = "v"
+BAD_COLOR = "#d62728"  # non-finite cells and the divergence line
+ZERO_COLOR = "white"  # exactly-0 cells in the heat map
+# Identical data must give identical bytes: drop the "Software: Matplotlib x.y" text chunk.
+PNG_METADATA = {"Software": None}
+MIN_DECADES = 2.0  # gradient axes and colour scales span at least this many decades
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _figure(width: float, height: float) -> "Figure":
+    """A Figure on its own Agg canvas: no pyplot, so nothing global is created or leaked."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _step_cmap():
+    """viridis without its palest yellow, so the lines of the latest steps stay visible on white."""
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(colormaps[CMAP](np.linspace(0.0, 0.88, 256)), name=f"{CMAP}_steps")
+
+
+def _spec(spec) -> str:
+    """``relu`` or ``large(scale=1)``: a registry entry with its parameters, as the user wrote it."""
+    params = ", ".join(f"{k}={v:g}" for k, v in spec.params.items())
+    return f"{spec.name}({params})" if params else spec.name
+
+
+def describe(config) -> str:
+    """One line naming what was trained: name, depth, width, activation, init, BatchNorm, residual."""
+    m = config.model
+    widths = m.widths
+    width = f"width {widths[0]}" if len(set(widths)) == 1 else f"widths {min(widths)}–{max(widths)}"
+    bn = f"BatchNorm {m.batchnorm.position} act." if m.batchnorm.enabled else "no BatchNorm"
+    res = f"residual every {m.residual.every}" if m.residual.enabled else "no residual"
+    return (f"{config.name}: depth {m.depth}, {width}, {_spec(m.activation)}, init {_spec(m.init)}, "
+            f"{bn}, {res}")
+
+
+def _title(fig: "Figure", result: "RunResult", what: str) -> None:
+    """Two lines: what the figure shows and what was trained, then the verdict message (wrapped to fit)."""
+    width_chars = int(fig.get_figwidth() * 12)
+    # "10^-19.4" in the verdict message reads better as a real superscript
+    message = re.sub(r"10\^([+-]?[0-9.]+)", r"$10^{\1}$", result.summary.get("message") or "")
+    lines = [textwrap.fill(f"{what} — {describe(result.config)}", width_chars)]
+    if message:
+        lines.append(textwrap.fill(message, width_chars))
+    fig.suptitle("\n".join(lines), fontsize=10.5)
+
+
+def _for_log(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(drawable values with NaN where a log axis cannot show them, mask of exact zeros, mask of non-finite)."""
+    v = np.asarray(values, dtype=float)
+    finite = np.isfinite(v)
+    drawable = np.where(finite & (v > 0), v, np.nan)
+    return drawable, finite & (v == 0), ~finite
+
+
+def _step_list(steps) -> str:
+    steps = [int(s) for s in steps]
+    shown = ", ".join(str(s) for s in steps[:6])
+    return shown + (f" … ({len(steps)} steps)" if len(steps) > 6 else "")
+
+
+def _empty(ax: "Axes", text: str, log: bool = False) -> None:
+    """An axis with nothing finite to draw says so, instead of looking broken."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4", fontsize=9)
+    if log:
+        ax.set_ylim(0.1, 10)
+        ax.set_yscale("log")
+
+
+def _zero_markers(ax: "Axes", x: np.ndarray, zero: np.ndarray, color, size: float = 6) -> None:
+    """Exact zeros cannot sit on a log axis: mark them as ▼ on its bottom edge (x in data, y in axes units)."""
+    if zero.any():
+        ax.plot(x[zero], np.full(int(zero.sum()), 0.03), ls="none", marker=ZERO_MARKER, ms=size, color=color,
+                mec="0.2", mew=0.5, transform=ax.get_xaxis_transform(), clip_on=False, zorder=5)
+
+
+def _note(label: str):
+    """A text-only legend entry."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], ls="none", label=label)
+
+
+def _line(color, ls, label):
+    """A legend entry for a line drawn across the axes (axvline) or not drawn at all."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, ls=ls, label=label)
+
+
+def _zero_handle():
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], ls="none", marker=ZERO_MARKER, color="0.3", mec="0.2", mew=0.5,
+                  label="exactly 0 (marked at the bottom edge)")
+
+
+def _diverged_step(result: "RunResult"):
+    s = result.summary
+    return s.get("diverged_step") if s.get("status") == "diverged" else None
+
+
+def _log_axis(ax: "Axes", values, min_decades: float = 0.0) -> None:
+    """Put ``ax`` on a log y axis sized to the finite, positive ``values``.
+
+    matplotlib's own autoscaling and LogLocator overflow (to an infinite tick, which crashes the formatter)
+    when data span hundreds of decades up to 1e300, as an exploding run does. So the limits come from the data
+    with 5% margins clamped to float64, and wide axes get explicit decade ticks. ``min_decades`` widens a
+    narrow range around its centre, so that a factor of 3 does not fill the panel like a factor of 1e20.
+    """
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        ax.set_yscale("log")
+        return
+    lo, hi = math.log10(v.min()), math.log10(v.max())
+    if hi - lo < min_decades:
+        mid = (lo + hi) / 2
+        lo, hi = mid - min_decades / 2, mid + min_decades / 2
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5
+    lo, hi = max(lo - pad, -323.0), min(hi + pad, 308.0)
+    ax.set_ylim(10.0 ** lo, 10.0 ** hi)  # before set_yscale, which would autoscale first
+    ax.set_yscale("log")
+    if hi - lo > 24:
+        stride = next(s for s in (3, 5, 10, 20, 25, 50, 100) if (hi - lo) / s <= 9)
+        decades = np.arange(math.ceil(lo / stride) * stride, math.floor(hi) + 1, stride)
+        ax.yaxis.set_major_locator(FixedLocator(10.0 ** decades))
+        ax.yaxis.set_minor_locator(NullLocator())
+
+
+def _symlog_axis(ax: "Axes", values: np.ndarray) -> None:
+    """A symlog y axis for data of both signs spanning many decades (a blown-up activation mean).
+
+    Limits are whole decades (matplotlib's automatic margins overflow near 1e308) and the ticks are 0 and
+    ±10^k at a stride that keeps them apart (its own locator labels every decade, which overlap).
+    """
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    def exponent(x: float) -> int:
+        return min(math.ceil(math.log10(x) + 0.05), 308)
+
+    lo, hi = float(values.min()), float(values.max())
+    e_lo, e_hi = (exponent(-lo) if lo < -1 else 0), (exponent(hi) if hi > 1 else 0)
+    ax.set_ylim(-(10.0 ** e_lo) if lo < -1 else -1.0, 10.0 ** e_hi if hi > 1 else 1.0)  # before the scale
+    ax.set_yscale("symlog", linthresh=1.0)
+    top = max(e_lo, e_hi, 1)
+    stride = next(s for s in (1, 2, 3, 5, 10, 20, 25, 50, 100) if top / s <= 4)
+    ks = np.arange(stride, top + 1, stride)
+    ticks = [*(-(10.0 ** ks[ks <= e_lo]))[::-1], 0.0, *(10.0 ** ks[ks <= e_hi])]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+
+
+def layer_ticks(n: int, max_ticks: int = 8) -> list[int]:
+    """Integer ticks for layers 1..n that always include 1 and n (the output layer): 1, 5, 10, 15, 21.
+
+    Every layer up to 12; beyond that about ``max_ticks`` round numbers, dropping one that would crowd an end.
+    """
+    if n <= 12:
+        return list(range(1, n + 1))
+    raw = (n - 1) / (max_ticks - 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = max(int(round(next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw))), 1)
+    inner = [t for t in range(step, n, step) if 1 + 0.4 * step < t < n - 0.4 * step]
+    return [1, *inner, n]
+
+
+def _layer_axis(ax: "Axes", n_layers: int, axis: str = "x") -> None:
+    if axis == "x":
+        ax.set_xticks(layer_ticks(n_layers))
+        ax.set_xlim(0.5, n_layers + 0.5)
+    else:
+        ax.set_yticks(layer_ticks(n_layers, 12))
+        ax.set_ylim(0.5, n_layers + 0.5)
+
+
+# ---------------------------------------------------------------- 1. gradient profile
+
+
+def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, ylabel: str, cmap, norm) -> list:
+    """Draw one profile panel; return its legend handles (the figure shows one legend for both panels)."""
+    steps = result.recorded_steps
+    values = result.matrix(column)
+    n = result.n_layers
+    layers = np.arange(1, n + 1)
+    markers = n <= 60
+    extra, has_zero = [], False
+    drawn = False
+    rec = result.config.record
+    # Draw the latest steps first, so the init and the end of training sit on top of the cloud.
+    order = [i for i in range(len(steps)) if i not in (0, len(steps) - 1)] + \
+            ([len(steps) - 1] if len(steps) > 1 else []) + [0]
+    for i in order:
+        step = int(steps[i])
+        y, zero, _ = _for_log(values[i])
+        first, last = i == 0, i == len(steps) - 1 and len(steps) > 1
+        color = STEP0_COLOR if first else cmap(norm(step))
+        label = f"step {step} (init)" if first else f"step {step} (last)" if last else None
+        label = label if np.isfinite(y).any() else None  # a step with nothing to draw gets a note instead
+        # The last step is a wide halo under a thinner step-0 line: where training changed nothing, both show.
+        lw, alpha = (1.6, 1.0) if first else (3.6, 0.9) if last else (1.0, 0.7)
+        ax.plot(layers, y, color=color, lw=lw, alpha=alpha, label=label, zorder=4 if first else 3 if last else 2,
+                marker="o" if markers and first else None, ms=3)
+        _zero_markers(ax, layers, zero, color)
+        has_zero |= bool(zero.any())
+        drawn |= bool(np.isfinite(y).any())
+    if not drawn:
+        _empty(ax, "no finite, non-zero values to draw", log=True)
+    else:
+        _log_axis(ax, values, min_decades=MIN_DECADES)
+        out0 = values[0, -1]
+        if math.isfinite(out0) and out0 > 0:
+            # The verdict compares layer 1 with the output layer at step 0: layer 1 below the lower line reads
+            # as vanishing, above the upper one as exploding. Lines, not a shaded band: in a healthy run the band
+            # would cover the whole panel.
+            bottom, top = ax.get_ylim()
+            lines = [y for y in (out0 * 10 ** rec.vanishing, out0 * 10 ** rec.exploding) if bottom <= y <= top]
+            for k, y in enumerate(lines):  # only those in view, so the legend never names an invisible line
+                ax.axhline(y, color="0.45", ls=(0, (4, 3)), lw=0.9, zorder=1,
+                           label=(f"verdict thresholds: $10^{{{rec.vanishing:+g}}}$ and $10^{{{rec.exploding:+g}}}$"
+                                  " × the output layer's value at step 0") if k == 0 else None)
+    if has_zero:
+        extra.append(_zero_handle())
+    _layer_axis(ax, n)
+    ax.set_xlabel(f"layer l   (1 = first hidden layer … {n} = output layer)")
+    ax.set_ylabel(f"{symbol}  ({ylabel})")
+    ax.grid(True, which="major", alpha=0.3)
+    handles, _ = ax.get_legend_handles_labels()
+    return handles + extra
+
+
+def fig_grad_profile(result: "RunResult") -> "Figure":
+    """‖∂L/∂W_l‖ and the back-propagated signal against layer index, one line per recorded step."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.ticker import MaxNLocator
+
+    steps = result.recorded_steps
+    cmap = _step_cmap()
+    norm = Normalize(int(steps[0]), max(int(steps[-1]), int(steps[0]) + 1))
+    fig = _figure(13, 5.2)
+    ax_w, ax_s = fig.subplots(1, 2, sharex=True)
+    handles = _profile_panel(ax_w, result, "grad_W", "‖∂L/∂W$_l$‖", "Frobenius norm of the weight gradient",
+                             cmap, norm)
+    ax_w.set_title("weight gradient per layer", fontsize=10)
+    handles += _profile_panel(ax_s, result, "signal", "‖∂L/∂h$_l$‖",
+                              "back-propagated signal at layer l's pre-activation", cmap, norm)
+    ax_s.set_title("back-propagated signal per layer", fontsize=10)
+    # One legend below both panels, where it hides no line (the panels share steps, colours and markers).
+    bad = ~np.isfinite(result.matrix("grad_W")) | ~np.isfinite(result.matrix("signal"))
+    if bad.any():
+        handles.append(_note(f"non-finite values (not drawn) at step {_step_list(steps[bad.any(axis=1)])}"))
+    unique = list({h.get_label(): h for h in handles}.values())
+    unique.sort(key=lambda h: not h.get_label().endswith("(init)"))  # step 0 first
+    fig.legend(handles=unique, loc="outside lower center", ncols=min(len(unique), 4), fontsize=8, frameon=False)
+    if len(steps) > 1:  # one recorded step needs no colour scale
+        sm = ScalarMappable(norm=norm, cmap=cmap)
+        cbar = fig.colorbar(sm, ax=[ax_w, ax_s], label="training step (recorded)", pad=0.01, aspect=30)
+        cbar.locator = MaxNLocator(integer=True)
+        cbar.update_ticks()
+    _title(fig, result, "Gradient norm by layer")
+    return fig
+
+
+# ---------------------------------------------------------------- 2. heat map
+
+
+def _edges(centers: np.ndarray) -> np.ndarray:
+    """Cell edges around (possibly unevenly spaced) centres, so every cell sits on its real step number."""
+    c = np.asarray(centers, dtype=float)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def fig_grad_heatmap(result: "RunResult") -> "Figure":
+    """log10 ‖∂L/∂W‖ as a layer × training-step map; zeros white, non-finite red."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    steps = result.recorded_steps
+    n = result.n_layers
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log10(result.matrix("grad_W")).T  # (layer, step); 0 -> -inf, inf -> inf, NaN stays
+    finite = np.isfinite(z)
+    zero, over, nan = np.isneginf(z), np.isposinf(z), np.isnan(z)
+    vmin, vmax = (float(z[finite].min()), float(z[finite].max())) if finite.any() else (0.0, 1.0)
+    if vmax - vmin < MIN_DECADES:  # a factor of 3 must not get the whole colour range, as if it were 1e20
+        mid = (vmin + vmax) / 2
+        vmin, vmax = mid - MIN_DECADES / 2, mid + MIN_DECADES / 2
+    shown = np.where(zero, vmin - 1, np.where(over, vmax + 1, z))  # routed to the under / over colours
+    shown = np.ma.masked_invalid(shown)
+    cmap = colormaps[CMAP].with_extremes(under=ZERO_COLOR, over=BAD_COLOR, bad=BAD_COLOR)
+
+    fig = _figure(11, 6.2)
+    ax = fig.subplots()
+    mesh = ax.pcolormesh(_edges(steps), np.arange(0.5, n + 1), shown, cmap=cmap,
+                         norm=Normalize(vmin, vmax), edgecolors="face", linewidth=0)
+    extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((bool(zero.any()),
+                                                                                   bool(over.any())), "neither")
+    cbar = fig.colorbar(mesh, ax=ax, extend=extend, pad=0.01)
+    cbar.set_label("log10 ‖∂L/∂W‖   (Frobenius norm of the weight gradient)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"layer l   (1 = first hidden layer, bottom … {n} = output layer, top)")
+    _layer_axis(ax, n, "y")
+    if len(steps) <= 12:
+        ax.set_xticks(steps)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=12))
+    legend = []
+    if zero.any():
+        legend.append(Patch(facecolor=ZERO_COLOR, edgecolor="0.3", label="exactly 0 (log10 = −∞)"))
+    if (nan | over).any():
+        bad_steps = steps[np.any(nan | over, axis=0)]
+        legend.append(Patch(facecolor=BAD_COLOR, edgecolor="0.3",
+                            label=f"not finite (NaN/inf), at step {_step_list(bad_steps)}"))
+    diverged = _diverged_step(result)
+    if diverged is not None:
+        ax.axvline(diverged, color="black", ls="--", lw=1.2)  # black: it crosses the red non-finite cells
+        legend.append(_line("black", "--", f"diverged at step {diverged} "
+                                             f"(non-finite from layer {result.summary.get('diverged_layer')})"))
+    if legend:
+        # Below the map, where it cannot hide a cell.
+        ax.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=len(legend),
+                  fontsize=8, frameon=False)
+    _title(fig, result, "log10 ‖∂L/∂W‖ by layer and step")
+    return fig
+
+
+# ---------------------------------------------------------------- 3. training curves
+
+
+def _curve(ax: "Axes", x, y, log: bool, **kw) -> bool:
+    """Plot the finite (and, on a log axis, positive) points; return whether anything was drawn."""
+    x, y = np.asarray(x), np.asarray(y, dtype=float)
+    keep = np.isfinite(y) & ((y > 0) if log else True)
+    if keep.any():
+        ax.plot(x[keep], y[keep], **kw)
+    return bool(keep.any())
+
+
+def fig_training(result: "RunResult") -> "Figure":
+    """Loss, accuracy and global gradient norm per step; test metrics as markers; the divergence marked."""
+    s = result.steps
+    step = s["step"]
+    dense = len(step) <= 40  # few steps: show every point
+    diverged = _diverged_step(result)
+    fig = _figure(15, 4.8)
+    ax_loss, ax_acc, ax_g = fig.subplots(1, 3)
+
+    panels = [
+        (ax_loss, "loss", "test_loss", "loss (training objective)", "loss"),
+        (ax_acc, "train_acc", "test_acc", "accuracy (fraction correct)", "accuracy"),
+        (ax_g, "grad_norm", None, "‖∇θ L‖  (global gradient norm, all parameters)", "global gradient norm"),
+    ]
+    for ax, train_col, test_col, ylabel, title in panels:
+        train = np.asarray(s[train_col], dtype=float)
+        test = np.asarray(s[test_col], dtype=float) if test_col else np.full_like(train, np.nan)
+        both = np.concatenate([train, test])
+        ok = both[np.isfinite(both)]
+        # log only for positive data spanning > ~1 decade: a narrow log axis gets unreadable 1.2×10^0 labels
+        log = train_col != "train_acc" and ok.size > 0 and bool(np.all(ok > 0)) and ok.max() > 20 * ok.min()
+        drawn = _curve(ax, step, train, log, color="tab:blue", lw=1.2, label="train (per step)",
+                       marker="." if dense else None)
+        if test_col:
+            drawn |= _curve(ax, step, test, log, color="tab:orange", ls="none", marker="o", ms=5,
+                            mec="0.2", mew=0.5, label="test (recorded steps)", zorder=3)
+        if log:
+            _log_axis(ax, both)
+        if train_col == "train_acc":
+            ax.set_ylim(-0.02, 1.02)
+        if not drawn:
+            _empty(ax, "no finite values to draw")
+        if diverged is not None:
+            ax.axvline(diverged, color=BAD_COLOR, ls="--", lw=1.2,
+                       label=f"diverged at step {diverged} (layer {result.summary.get('diverged_layer')})")
+        bad = ~np.isfinite(train)
+        handles, _ = ax.get_legend_handles_labels()
+        if bad.any() and train_col != "train_acc":
+            handles.append(_note(f"non-finite at step {_step_list(step[bad])}"))
+        if handles:
+            ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.85)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        if len(step) <= 12:
+            ax.set_xticks(step)
+    _title(fig, result, "Training curves")
+    return fig
+
+
+# ---------------------------------------------------------------- 4. activations
+
+
+def _act_panel(ax: "Axes", x: np.ndarray, rows: list[tuple[str, np.ndarray, dict]], kind: str) -> None:
+    """One per-layer statistic at step 0 and at the last step. ``kind``: mean, std or fraction."""
+    values = np.concatenate([v for _, v, _ in rows])
+    ok = values[np.isfinite(values)]
+    positive = ok[ok > 0]
+    wide = ok.size > 0 and float(np.abs(ok).max()) > 1e3  # e.g. a large init blowing up the forward pass
+    # log for a std spanning decades, and for a mean that is positive and huge (ReLU family blowing up);
+    # symlog for a huge mean of both signs
+    log = positive.size > 0 and positive.max() > 100 * positive.min() and (
+        kind == "std" or (kind == "mean" and wide and positive.size == ok.size))
+    symlog = kind == "mean" and wide and not log
+    extra, has_zero, non_finite = [], False, []
+    for label, v, style in rows:
+        if log:
+            y, zero, bad = _for_log(v)
+            _zero_markers(ax, x, zero, style["color"])
+            has_zero |= bool(zero.any())
+        else:
+            bad = ~np.isfinite(v)
+            y = np.where(bad, np.nan, v)
+        ax.plot(x, y, label=label, **style)
+        if bad.any():
+            non_finite.append(label.split(" (")[0])
+    if log:
+        _log_axis(ax, values)
+    elif symlog:
+        _symlog_axis(ax, ok)
+    if kind == "fraction":
+        ax.set_ylim(-0.03, 1.03)
+    if kind in ("mean", "std") and not (log or symlog) and ok.size:
+        # include 0, so that a wiggle of 0.001 around 0.5 does not fill the panel like a real trend
+        lo, hi = min(float(ok.min()), 0.0), max(float(ok.max()), 0.0)
+        pad = 0.05 * (hi - lo) if hi > lo else 1.0
+        ax.set_ylim(lo - pad, hi + pad)
+        if lo < 0 < hi:
+            ax.axhline(0, color="0.6", lw=0.8, zorder=0)
+    if has_zero:
+        extra.append(_zero_handle())
+    if non_finite:
+        extra.append(_note(f"non-finite layers not drawn ({', '.join(non_finite)})"))
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + extra, fontsize=7.5, loc="best", framealpha=0.85)
+    ax.grid(True, alpha=0.3)
+
+
+def fig_activations(result: "RunResult") -> "Figure":
+    """Per-layer activation mean and std, and the saturated or dead fraction, at step 0 and the last step."""
+    from ..recorder import SATURATION
+
+    steps = result.recorded_steps
+    first, last = int(steps[0]), int(steps[-1])
+    mats = {c: result.matrix(c) for c in ("act_mean", "act_std", "saturated", "dead")}
+    hidden = ~np.all(np.isnan(np.concatenate([mats["act_mean"], mats["act_std"]])), axis=0)
+    hidden_layers = int(np.nonzero(hidden)[0].max()) + 1 if hidden.any() else 0
+    x = np.arange(1, hidden_layers + 1)
+    last_color = _step_cmap()(1.0)
+    markers = hidden_layers <= 60
+    # As in the gradient profile: the last step as a wide halo under a thinner step-0 line, so both show.
+    picks = [(0, f"step {first} (init)", dict(color=STEP0_COLOR, lw=1.4, marker="o" if markers else None, ms=3,
+                                               zorder=4))]
+    if len(steps) > 1:
+        picks.append((len(steps) - 1, f"step {last} (last)",
+                      dict(color=last_color, lw=3.6, alpha=0.85, marker="s" if markers else None, ms=6.5,
+                           zorder=3)))
+    act = result.config.model.activation.name
+    panels = [
+        ("act_mean", "mean", "mean of the activation output", "activation mean per layer"),
+        ("act_std", "std", "std of the activation output", "activation std per layer"),
+        ("saturated", "fraction", f"fraction saturated  (φ′(z) < {SATURATION:.0%} of φ′(0))",
+         f"saturated fraction ({act})"),
+        ("dead", "fraction", "fraction of dead units  (inactive on the whole batch)", f"dead units ({act})"),
+    ]
+    panels = [p for p in panels if hidden_layers and not np.all(np.isnan(mats[p[0]][:, :hidden_layers]))]
+    fig = _figure(4.6 * max(len(panels), 2) + 0.6, 4.8)
+    if not panels:
+        ax = fig.subplots()
+        _empty(ax, "no activation statistics to draw (no hidden layer has a finite mean or std)")
+        ax.set_axis_off()
+        _title(fig, result, "Activations")
+        return fig
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (col, kind, ylabel, title) in zip(axes, panels):
+        rows = [(label, mats[col][i, :hidden_layers], style) for i, label, style in picks]
+        _act_panel(ax, x, rows, kind)
+        _layer_axis(ax, hidden_layers)
+        ax.set_xlabel(f"hidden layer l   (1 … {hidden_layers})")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+    _title(fig, result, "Activations")
+    return fig
+
+
+# ---------------------------------------------------------------- writing
+
+
+FIGURES: dict[str, Callable[["RunResult"], "Figure"]] = {
+    "grad_profile.png": fig_grad_profile,
+    "grad_heatmap.png": fig_grad_heatmap,
+    "training.png": fig_training,
+    "activations.png": fig_activations,
+}
+
+
+def png_bytes(fig: "Figure") -> bytes:
+    """The figure as PNG bytes; identical figures give identical bytes (no software/version text chunk)."""
+    buf = io.BytesIO()
+    with np.errstate(all="ignore"):  # log tick locators overflow harmlessly when data reach 1e300
+        fig.savefig(buf, format="png", dpi=DPI, metadata=PNG_METADATA)
+    return buf.getvalue()
+
+
+def write_plots(result: "RunResult", out_dir: str | Path) -> list[Path]:
+    """Render every figure in ``FIGURES`` into ``out_dir`` (created if needed), each file written atomically.
+
+    Returns the paths written, in ``FIGURES`` order.
+    """
+    from ..results import atomic_write
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in FIGURES.items():
+        path = out_dir / name
+        atomic_write(path, png_bytes(make(result)))
+        paths.append(path)
+    return paths

@@ -1,0 +1,165 @@
+"""Every generator in DATASETS: shapes, labels, seeded determinism; make_dataset's split and standardization;
+the CSV loader and its errors; the optional scikit-learn digits."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from gradlab.engine.data import DATASETS, DatasetError, make_dataset
+from gradlab.errors import GradlabError
+
+GENERATED = sorted(set(DATASETS) - {"csv", "digits"})
+
+
+def n_classes_of(name):
+    p = inspect.signature(DATASETS[name]).parameters.get("n_classes")
+    return p.default if p is not None else 2
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_generator_shapes_and_labels(name):
+    X, y = DATASETS[name](300, rng(), 0.1)
+    assert X.ndim == 2 and X.shape[0] == 300 and X.shape[1] >= 2
+    assert y.shape == (300,)
+    assert np.issubdtype(y.dtype, np.integer)
+    assert np.all(np.isfinite(X))
+    k = n_classes_of(name)
+    assert set(np.unique(y)) == set(range(k)), (name, np.unique(y))  # every class present, no other label
+
+
+@pytest.mark.parametrize("name", [n for n in GENERATED if "n_classes" in inspect.signature(DATASETS[n]).parameters])
+def test_n_classes_option_is_honoured(name):
+    X, y = DATASETS[name](400, rng(), 0.1, n_classes=5)
+    assert set(np.unique(y)) == set(range(5))
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_same_seed_same_data_other_seed_other_data(name):
+    X1, y1 = DATASETS[name](100, rng(7), 0.2)
+    X2, y2 = DATASETS[name](100, rng(7), 0.2)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(y1, y2)
+    X3, _ = DATASETS[name](100, rng(8), 0.2)
+    assert not np.array_equal(X1, X3)
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_noise_changes_the_data(name):
+    """Noise moves the points, or (teacher) the labels through noisy logits."""
+    X0, y0 = DATASETS[name](200, rng(3), 0.0)
+    X1, y1 = DATASETS[name](200, rng(3), 0.5)
+    assert not (np.allclose(X0, X1) and np.array_equal(y0, y1))
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_make_dataset_splits_and_standardizes(name):
+    d = make_dataset(name, 250, rng(1), noise=0.1, test_fraction=0.2)
+    assert d.X_train.shape == (200, d.n_features) and d.X_test.shape == (50, d.n_features)
+    assert d.y_train.shape == (200,) and d.y_test.shape == (50,)
+    assert d.X_train.dtype == np.float64
+    np.testing.assert_allclose(d.X_train.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(d.X_train.std(axis=0), 1.0, rtol=1e-12)
+    assert d.n_classes == n_classes_of(name)
+    labels = np.concatenate([d.y_train, d.y_test])
+    assert labels.min() >= 0 and labels.max() < d.n_classes
+    # the test split is scaled with the training split's statistics, so it is only roughly standard
+    assert np.all(np.abs(d.X_test.mean(axis=0)) < 1.0)
+
+    again = make_dataset(name, 250, rng(1), noise=0.1, test_fraction=0.2)
+    np.testing.assert_array_equal(d.X_train, again.X_train)
+    np.testing.assert_array_equal(d.y_test, again.y_test)
+
+
+def test_make_dataset_float32_and_shuffled_split():
+    d = make_dataset("spirals", 300, rng(2), dtype=np.float32)
+    assert d.X_train.dtype == np.float32 and d.X_test.dtype == np.float32
+    # the generator emits labels in order 0, 1, 2, 0, ...; the split must not inherit that order
+    assert not np.array_equal(d.y_train[:9], np.arange(9) % 3)
+    assert set(np.unique(d.y_test)) == {0, 1, 2}
+
+
+def write_csv(path, rows, header="x1,x2,label"):
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_csv_with_string_labels(tmp_path):
+    r = np.random.default_rng(0)
+    rows, expected = [], {}
+    for i in range(40):
+        label = ["cat", "dog", "emu"][r.integers(3)] if i >= 3 else ["emu", "cat", "dog"][i]
+        a, b = r.normal(), r.normal()
+        rows.append(f"{a!r},{b!r},{label}")
+        expected[(a, b)] = label
+    p = write_csv(tmp_path / "animals.csv", rows)
+    X, y = DATASETS["csv"](40, rng(), 0.0, path=str(p))
+    assert X.shape == (40, 2) and y.shape == (40,)
+    assert set(np.unique(y)) == {0, 1, 2}
+    # each row keeps its own label: the labels map to integers consistently (sorted: cat, dog, emu)
+    names = ["cat", "dog", "emu"]
+    for row, label in zip(X, y):
+        assert expected[(row[0], row[1])] == names[label]
+    d = make_dataset("csv", 40, rng(), noise=0.0, test_fraction=0.25, path=str(p))
+    assert d.n_classes == 3 and d.n_features == 2
+    assert d.X_train.shape == (30, 2)
+    np.testing.assert_allclose(d.X_train.mean(axis=0), 0.0, atol=1e-12)
+
+
+def test_csv_label_column_and_subsampling(tmp_path):
+    rows = [f"{i},{2 * i},{i % 2}" for i in range(30)]
+    p = write_csv(tmp_path / "d.csv", rows, header="a,target,b")
+    X, y = DATASETS["csv"](10, rng(), 0.0, path=str(p), label_column="target")
+    assert X.shape == (10, 2)
+    np.testing.assert_array_equal(X[:, 1], X[:, 0] % 2)  # the two feature columns a and b, in file order
+    assert len(set(X[:, 0])) == 10  # distinct rows, not repeats
+
+
+def test_csv_missing_file_raises_a_helpful_dataset_error(tmp_path):
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(DatasetError) as info:
+        make_dataset("csv", 10, rng(), path=str(missing))
+    msg = str(info.value)
+    assert "nope.csv" in msg and "data.path" in msg
+    assert isinstance(info.value, GradlabError)
+    with pytest.raises(DatasetError, match="data.path"):
+        DATASETS["csv"](10, rng(), 0.0)  # no path at all
+
+
+def test_csv_bad_label_column_and_bad_values(tmp_path):
+    p = write_csv(tmp_path / "d.csv", ["1,2,a", "3,4,b"])
+    with pytest.raises(DatasetError) as info:
+        DATASETS["csv"](2, rng(), 0.0, path=str(p), label_column="klass")
+    assert "klass" in str(info.value) and "x1" in str(info.value)  # names the bad column and lists the real ones
+    bad = write_csv(tmp_path / "bad.csv", ["1,two,a", "3,4,b"])
+    with pytest.raises(DatasetError, match="non-numeric"):
+        DATASETS["csv"](2, rng(), 0.0, path=str(bad))
+    empty = write_csv(tmp_path / "empty.csv", [])
+    empty.write_text("x1,x2,label\n")
+    with pytest.raises(DatasetError, match="no data rows"):
+        DATASETS["csv"](2, rng(), 0.0, path=str(empty))
+
+
+def test_digits():
+    pytest.importorskip("sklearn")
+    X, y = DATASETS["digits"](500, rng(), 0.0)
+    assert X.shape == (500, 64) and y.shape == (500,)
+    assert set(np.unique(y)) <= set(range(10)) and len(np.unique(y)) == 10
+    d = make_dataset("digits", 400, rng(), noise=0.0)
+    assert d.n_classes == 10 and d.n_features == 64
+    assert np.all(np.isfinite(d.X_train)) and np.all(np.isfinite(d.X_test))  # blank pixels do not give NaN
+    same = DATASETS["digits"](500, rng(), 0.0)
+    np.testing.assert_array_equal(X, same[0])
+
+
+def test_every_generator_takes_n_samples_rng_noise_first():
+    for name, fn in DATASETS.items():
+        params = list(inspect.signature(fn).parameters)
+        assert params[:3] == ["n_samples", "rng", "noise"], name
+        assert fn.__doc__, name

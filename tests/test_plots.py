@@ -1,0 +1,215 @@
+"""The PNG reporters: four valid, deterministic files; zeros, NaN and divergence drawn without a crash."""
+
+import copy
+import struct
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from gradlab.config import build_config
+from gradlab.experiment import run_experiment
+from gradlab.reporters import plots
+
+NAMES = ["grad_profile.png", "grad_heatmap.png", "training.png", "activations.png"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def tiny(model, steps=12, **sections):
+    data = {"name": "tiny", "model": model, "data": {"n_samples": 64}, "train": {"steps": steps},
+            "record": {"every": 4}}
+    data.update(sections)
+    return run_experiment(build_config(data))
+
+
+@pytest.fixture(scope="module")
+def sigmoid():
+    return tiny({"depth": 5, "activation": "sigmoid"})
+
+
+@pytest.fixture(scope="module")
+def relu():
+    return tiny({"depth": 4, "activation": "relu", "init": "he_normal"})
+
+
+@pytest.fixture(scope="module")
+def diverged():
+    r = tiny({"depth": 5, "activation": "relu", "init": {"name": "large", "scale": 1.0}}, steps=20)
+    assert r.summary["status"] == "diverged"
+    return r
+
+
+@pytest.fixture(scope="module")
+def zero_init():
+    r = tiny({"depth": 3, "activation": "sigmoid", "init": "zeros"})
+    assert (r.matrix("grad_W") == 0).any()
+    return r
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the IHDR chunk, which must come first."""
+    assert data[:8] == PNG_MAGIC
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def write_quietly(result, out_dir):
+    """write_plots with every warning (numpy overflow, matplotlib's 'no positive values') as an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return plots.write_plots(result, out_dir)
+
+
+def texts(fig) -> str:
+    """Every string drawn in a figure: titles, labels, legend entries, notes."""
+    from matplotlib.text import Text
+
+    return "\n".join(t.get_text() for t in fig.findobj(Text))
+
+
+def test_writes_four_valid_pngs_and_nothing_else(sigmoid, tmp_path):
+    out = tmp_path / "nested" / "plots"
+    paths = write_quietly(sigmoid, out)
+    assert [p.name for p in paths] == NAMES
+    assert all(p.parent == out for p in paths)
+    assert sorted(f.name for f in out.iterdir()) == sorted(NAMES)  # no temporary files left behind
+    for p in paths:
+        data = p.read_bytes()
+        width, height = png_size(data)
+        assert 600 <= width <= 3000 and 300 <= height <= 2000, (p.name, width, height)
+        assert 10_000 < len(data) < 3_000_000, (p.name, len(data))
+        assert data.endswith(b"IEND\xaeB`\x82")  # complete, not truncated
+
+
+def test_same_data_gives_byte_identical_pngs(sigmoid, relu, tmp_path):
+    a = write_quietly(sigmoid, tmp_path / "a")
+    b = write_quietly(copy.deepcopy(sigmoid), tmp_path / "b")
+    for pa, pb in zip(a, b):
+        assert pa.read_bytes() == pb.read_bytes(), pa.name
+        assert b"Matplotlib" not in pa.read_bytes()  # no version text that would change with the install
+    again = write_quietly(sigmoid, tmp_path / "a")  # overwriting in place gives the same bytes too
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in b]
+    other = write_quietly(relu, tmp_path / "c")
+    assert other[0].read_bytes() != a[0].read_bytes()
+
+
+def test_grad_profile_draws_every_recorded_step_on_log_axes(sigmoid):
+    fig = plots.fig_grad_profile(sigmoid)
+    ax_w, ax_s = fig.axes[:2]
+    n = sigmoid.n_layers
+    for ax in (ax_w, ax_s):
+        assert ax.get_yscale() == "log"
+        profiles = [line for line in ax.get_lines() if len(line.get_xdata()) == n]
+        assert len(profiles) == len(sigmoid.recorded_steps)
+        assert list(ax.get_xticks())[0] == 1 and list(ax.get_xticks())[-1] == n  # input side … output layer
+    step0 = next(line for line in ax_w.get_lines() if line.get_label().endswith("(init)"))
+    np.testing.assert_allclose(step0.get_ydata(), sigmoid.profile("grad_W", 0))
+    text = texts(fig)
+    assert sigmoid.config.name in text and "sigmoid" in text and "xavier_normal" in text
+    assert "no BatchNorm" in text and "no residual" in text
+    assert sigmoid.summary["verdict"] in text
+    assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
+
+
+def test_heatmap_uses_real_steps_and_labels_its_colour_bar(sigmoid):
+    fig = plots.fig_grad_heatmap(sigmoid)
+    ax = fig.axes[0]
+    steps = sigmoid.recorded_steps
+    lo, hi = ax.get_xlim()
+    # in step units (cells centred on the real step numbers), not column indices 0..len-1
+    assert steps[0] - 4 <= lo < steps[0] and steps[-1] < hi <= steps[-1] + 4
+    mesh = ax.collections[0]
+    assert mesh.get_array().shape == (sigmoid.n_layers, len(steps))
+    np.testing.assert_allclose(np.asarray(mesh.get_array())[:, 0], np.log10(sigmoid.profile("grad_W", 0)))
+    assert "log10 ‖∂L/∂W‖" in texts(fig)
+
+
+def test_training_marks_the_divergence(diverged, tmp_path):
+    write_quietly(diverged, tmp_path)
+    step = diverged.summary["diverged_step"]
+    fig = plots.fig_training(diverged)
+    for ax in fig.axes:
+        vlines = [line for line in ax.get_lines() if list(line.get_xdata()) == [step, step]]
+        assert vlines, ax.get_title()
+    assert f"diverged at step {step}" in texts(fig)
+    heat = texts(plots.fig_grad_heatmap(diverged))
+    assert "not finite" in heat and f"diverged at step {step}" in heat
+
+
+def test_zero_gradients_are_marked_not_dropped(zero_init, tmp_path):
+    write_quietly(zero_init, tmp_path)
+    assert "exactly 0" in texts(plots.fig_grad_profile(zero_init))
+    assert "exactly 0" in texts(plots.fig_grad_heatmap(zero_init))
+
+
+def test_activation_panels_follow_the_activation(sigmoid, relu):
+    sig = [ax.get_title() for ax in plots.fig_activations(sigmoid).axes]
+    rel = [ax.get_title() for ax in plots.fig_activations(relu).axes]
+    assert any("saturated" in t for t in sig) and not any("dead" in t for t in sig)
+    assert any("dead" in t for t in rel) and not any("saturated" in t for t in rel)
+    assert any("mean" in t for t in sig) and any("std" in t for t in sig)
+
+
+def test_extreme_and_non_finite_values_never_crash(relu, tmp_path):
+    r = copy.deepcopy(relu)
+    gw = r.layers["grad_W"]
+    gw[:] = np.geomspace(1e-320, 1e307, gw.size)
+    gw[[1, 2, 3]] = [np.inf, np.nan, 0.0]
+    r.layers["signal"][:] = np.geomspace(1e300, 1e-300, gw.size)
+    mean = r.layers["act_mean"]
+    hidden = np.isfinite(mean)
+    mean[hidden] = np.linspace(-1e307, 1e306, hidden.sum())
+    mean[0] = -np.inf
+    std = r.layers["act_std"]
+    std[np.isfinite(std)] = np.geomspace(1e-310, 1e307, np.isfinite(std).sum())
+    std[[1, 2]] = [np.inf, 0.0]
+    r.steps["loss"][:] = np.geomspace(1e-300, 1e300, len(r.steps["loss"]))
+    r.steps["loss"][[2, 3]] = [np.nan, np.inf]
+    r.steps["grad_norm"][:] = 0.0
+    assert len(write_quietly(r, tmp_path / "extreme")) == 4
+
+    empty = copy.deepcopy(relu)
+    for col in ("grad_W", "signal", "act_mean", "act_std", "dead"):
+        empty.layers[col][:] = np.nan
+    for col in ("loss", "train_acc", "grad_norm", "test_loss", "test_acc"):
+        empty.steps[col][:] = np.nan
+    assert len(write_quietly(empty, tmp_path / "empty")) == 4
+    assert "no finite" in texts(plots.fig_grad_profile(empty))
+
+
+def test_a_single_recorded_step_plots(tmp_path):
+    r = tiny({"depth": 1, "activation": "tanh"}, steps=0)
+    assert list(r.recorded_steps) == [0]
+    assert len(write_quietly(r, tmp_path)) == 4
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 12, 13, 21, 31, 101, 1001])
+def test_layer_ticks_always_show_the_first_and_the_output_layer(n):
+    ticks = plots.layer_ticks(n)
+    assert ticks[0] == 1 and ticks[-1] == n
+    assert ticks == sorted(set(ticks)) and len(ticks) <= 13
+
+
+def test_importing_plots_does_not_import_matplotlib():
+    code = "import gradlab.reporters.plots, sys; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_writing_plots_never_touches_pyplot(tmp_path):
+    # pyplot keeps a global registry of figures (and picks a GUI backend); the reporters must not use it.
+    code = (
+        "import sys\n"
+        "from gradlab.config import build_config\n"
+        "from gradlab.experiment import run_experiment\n"
+        "from gradlab.reporters.plots import write_plots\n"
+        "cfg = build_config({'model': {'depth': 3}, 'data': {'n_samples': 64}, 'train': {'steps': 4}})\n"
+        f"write_plots(run_experiment(cfg), {str(tmp_path)!r})\n"
+        "assert 'matplotlib' in sys.modules\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(NAMES)
