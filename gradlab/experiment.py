@@ -129,14 +129,15 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
             row = {"step": step, "loss": loss, "train_acc": _accuracy(loss_name, logits, y), "grad_norm": gnorm}
             due = rec.due(step)
             finite = math.isfinite(loss) and math.isfinite(gnorm)
+            if due or not finite:
+                rec.add_layers(step)
+            # after add_layers, which reads the training batch's caches that this eval pass overwrites;
+            # eval mode leaves BatchNorm's running statistics and the noise streams untouched
             if due and finite and len(data.y_test):
                 test_logits = model.forward(data.X_test, training=False)
                 row["test_loss"] = loss_fn(test_logits, data.y_test)[0]
                 row["test_acc"] = _accuracy(loss_name, test_logits, data.y_test)
-                model.forward(X, training=True)  # restore the training caches the recorder reads
             rec.add_step(**row)
-            if due or not finite:
-                rec.add_layers(step)
             if not finite:
                 status, bad_step, bad_layer = "diverged", step, _first_bad_layer(model)
                 break

@@ -120,3 +120,15 @@ def test_binary_cross_entropy_uses_one_output():
                                                                                    "n_samples": 64}))
     assert r.profile("grad_W").shape == (3,)
     assert r.layers["fan_out"][2] == 1
+
+
+@pytest.mark.parametrize("model", [{"depth": 4, "activation": "noisy_relu"},
+                                   {"depth": 4, "activation": "rrelu", "batchnorm": True}])
+def test_recording_does_not_change_the_training_trajectory(model):
+    # evaluating the test set at recorded steps must not draw noise or move BatchNorm's running statistics
+    often = run_experiment(small(model, record={"every": 1}))
+    rarely = run_experiment(small(model, record={"every": 7}))
+    np.testing.assert_array_equal(often.steps["loss"], rarely.steps["loss"])
+    last = often.recorded_steps[-1]
+    np.testing.assert_array_equal(often.profile("grad_W", last), rarely.profile("grad_W", last))
+    assert often.steps["test_loss"][-1] == rarely.steps["test_loss"][-1]
