@@ -66,3 +66,16 @@ def test_shipped_config_gives_its_documented_verdict(row):
     assert ("diverged" in documented) == (summary["status"] == "diverged"), summary["message"]
     if "after training" in documented:
         assert documented.split("then ")[1].split()[0] == summary["verdict_final"]
+
+
+def test_python_api_example_runs_and_prints_what_it_says(tmp_path, monkeypatch):
+    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    printed = []
+    monkeypatch.setattr("builtins.print", lambda *a, **k: printed.append(" ".join(map(str, a))))
+    exec(compile(code, "README.md", "exec"), {})
+    (claimed,) = re.findall(r'print\(result\.summary\["message"\]\)\s+# (.*)', code)
+    assert printed[0] == claimed
+    assert printed[1].startswith("Linear W (2, 64)")
+    assert list((tmp_path / "results" / "sigmoid_deep").iterdir())
