@@ -107,10 +107,14 @@ def verdict_text(summary: dict, floor: float = 1e-6) -> Text:
                     VERDICT_STYLE.get(summary.get("verdict_final"), ""))
     if summary.get("floor_depth") is not None:
         text.append(f"\nthe signal falls below {floor:g} of the output layer's {summary['floor_depth']} layers down")
-    metrics = [("loss", "final_loss"), ("train acc", "final_train_acc"), ("test loss", "final_test_loss"),
-               ("test acc", "final_test_acc")]
-    shown = [f"{label} {summary[k]:.4g}" for label, k in metrics if summary.get(k) is not None]
-    text.append(f"\nsteps {summary.get('steps_run')}/{summary.get('steps')}  " + "  ".join(shown), "dim")
+    # train and test on lines of their own, so that an 80-column terminal never breaks a label from its value
+    lines = {"train": [("loss", "final_loss"), ("acc", "final_train_acc")],
+             "test": [("loss", "final_test_loss"), ("acc", "final_test_acc")]}
+    text.append(f"\nsteps {summary.get('steps_run')}/{summary.get('steps')}", "dim")
+    for part, metrics in lines.items():
+        shown = [f"{label} {summary[k]:.4g}" for label, k in metrics if summary.get(k) is not None]
+        if shown:
+            text.append(f"\n{part:5}  " + "  ".join(shown), "dim")
     return text
 
 
