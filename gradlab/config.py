@@ -424,7 +424,7 @@ def config_errors(exc: ValidationError, source: str, lines: dict[tuple, int],
             override = next((o for path, o in overrides.items() if len(loc) > 1 and path[:len(loc) - 1] == loc[:-1]),
                             None)
         if override is not None:
-            located.append(((2, 0), f"--set {override}: {_render(err, loc)}"))
+            located.append(((2, 0), f"{override}: {_render(err, loc)}"))
         elif line is not None:
             located.append(((0, line), f"{source}:{line} {_render(err, loc)}"))
         else:
@@ -481,51 +481,74 @@ def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
     return data, lines
 
 
-def _assign(data: dict, override: str) -> tuple[tuple, Any]:
-    """Apply one ``key.path=value`` to the raw mapping; the value is parsed as YAML (so 10, 1e-3, true, [1, 2])."""
+def yaml_value(raw: str) -> Any:
+    """A command-line value read as YAML (10, 1e-3, true, [1, 2]); text that is not YAML stays a plain string."""
+    try:
+        return yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+    except yaml.YAMLError:
+        if raw.lstrip()[:1] in ("[", "{", '"', "'"):
+            raise  # meant as YAML but broken: say so rather than pass it on as text
+        return raw
+
+
+def _parse_override(override: str) -> tuple[tuple, Any]:
     key, sep, raw = override.partition("=")
     path = tuple(p.strip() for p in key.split("."))
     if not sep or not all(path):
         raise ConfigError([f"--set {override!r}: expected key.path=value, e.g. --set model.depth=20"], "--set")
     try:
-        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+        return path, yaml_value(raw)
     except yaml.YAMLError as exc:
-        if raw.lstrip()[:1] in ("[", "{", '"', "'"):
-            raise ConfigError([f"--set {override}: the value is not valid YAML "
-                               f"({_tidy(getattr(exc, 'problem', None) or exc)})"], "--set") from None
-        value = raw  # a plain string with odd characters
+        raise ConfigError([f"--set {override}: the value is not valid YAML "
+                           f"({_tidy(getattr(exc, 'problem', None) or exc)})"], "--set") from None
+
+
+def _assign(data: dict, path: tuple, value: Any, blame: str) -> None:
+    """Set ``path`` in the raw mapping to ``value``, checking that every key on the way is a config field."""
     model: Any = ExperimentConfig
     node = data
     for i, part in enumerate(path):
         fields = getattr(model, "model_fields", None)
         if fields is not None and part not in fields and model.model_config.get("extra") == "forbid":
-            raise ConfigError([f"--set {override}: {'.'.join(path[:i + 1])} is not a config field"
-                               f"{did_you_mean(part, fields)}; fields here: {', '.join(fields)}"], "--set")
+            raise ConfigError([f"{blame}: {'.'.join(path[:i + 1])} is not a config field"
+                               f"{did_you_mean(part, fields)}; fields here: {', '.join(fields)}"], blame)
         if i == len(path) - 1:
             node[part] = value
             break
         annotation = fields[part].annotation if fields and part in fields else None
         if not _is_section(annotation):
-            raise ConfigError([f"--set {override}: {'.'.join(path[:i + 1])} is a single value, not a section; "
-                               f"use --set {'.'.join(path[:i + 1])}=VALUE"], "--set")
+            raise ConfigError([f"{blame}: {'.'.join(path[:i + 1])} is a single value, not a section; "
+                               f"set {'.'.join(path[:i + 1])} itself"], blame)
         child = node.get(part)
         if isinstance(child, (str, bool)):  # `activation: relu` / `batchnorm: true` grow into mappings
             child = {"name": child} if isinstance(child, str) else {"enabled": child}
         node[part] = child = dict(child) if isinstance(child, dict) else {}
         node = child
         model = annotation
-    return path, value
 
 
 def build_config(data: dict, source: str = "config", lines: Optional[dict] = None,
-                 overrides: tuple[str, ...] = ()) -> ExperimentConfig:
-    """Validate a raw mapping plus overrides; every problem is reported at once as a ConfigError."""
+                 overrides: tuple[str, ...] = (), values: Optional[dict[str, tuple[Any, str]]] = None
+                 ) -> ExperimentConfig:
+    """Validate a raw mapping plus overrides; every problem is reported at once as a ConfigError.
+
+    ``overrides`` are ``key.path=value`` strings (``--set``); ``values`` maps ``key.path`` to an already parsed
+    value and the text that problems with it are blamed on (a sweep's ``--grid model.depth=0``).
+    """
     data = dict(data)
     set_paths: dict[tuple, str] = {}
     problems: list[str] = []
+    parsed = []
     for o in overrides:
         try:
-            set_paths[_assign(data, o)[0]] = o
+            parsed.append((*_parse_override(o), f"--set {o}"))
+        except ConfigError as exc:
+            problems += exc.problems
+    parsed += [(tuple(key.split(".")), value, blame) for key, (value, blame) in (values or {}).items()]
+    for path, value, blame in parsed:
+        try:
+            _assign(data, path, value, blame)
+            set_paths[path] = blame
         except ConfigError as exc:
             problems += exc.problems
     try:

@@ -61,41 +61,60 @@ def _json_safe(value):
     return value
 
 
-def config_hash(config: ExperimentConfig) -> str:
-    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:8]
+def config_hash(config: ExperimentConfig, length: int = 8) -> str:
+    """A fingerprint of everything that decides the numbers; ``output`` (where they are written) is left out."""
+    return hashlib.sha256(config.model_dump_json(exclude={"output"}).encode()).hexdigest()[:length]
 
 
 def config_yaml(config: ExperimentConfig) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
+def _write_files(result: RunResult, folder: Path, run_id: str) -> dict:
+    summary = dict(result.summary, run_id=run_id)
+    atomic_write(folder / "config.yaml", config_yaml(result.config))
+    atomic_write(folder / "steps.csv", csv_text(result.steps))
+    atomic_write(folder / "layers.csv", csv_text(result.layers))
+    (folder / "plots").mkdir(exist_ok=True)
+    atomic_write(folder / "summary.json", json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
+    return summary
+
+
+def write_run(result: RunResult, run_dir: str | Path) -> Path:
+    """Write ``result`` into exactly ``run_dir``, built under a hidden name and renamed into place.
+
+    Raises FileExistsError if ``run_dir`` exists: a finished run is never overwritten.
+    """
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    if run_dir.exists():
+        raise FileExistsError(run_dir)
+    staging = run_dir.with_name(f".{run_dir.name}.{os.getpid()}.partial")
+    shutil.rmtree(staging, ignore_errors=True)  # left by a process of the same id that was killed mid-write
+    staging.mkdir()
+    try:
+        summary = _write_files(result, staging, run_dir.name)
+        try:
+            os.rename(staging, run_dir)  # fails when run_dir exists and is not empty, as every run is
+        except OSError as exc:
+            raise FileExistsError(run_dir) if run_dir.exists() else exc from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result.summary, result.run_dir = summary, run_dir
+    return run_dir
+
+
 def save_run(result: RunResult, root: str | Path | None = None) -> Path:
     """Write ``result`` under ``root/<name>/<run-id>/`` (root defaults to the config's ``output``); return the path."""
     cfg = result.config
     parent = Path(root if root is not None else cfg.output) / cfg.name
-    parent.mkdir(parents=True, exist_ok=True)
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{config_hash(cfg)}"
-    staging = parent / f".{base}.{os.getpid()}.partial"
-    staging.mkdir()
-    try:
-        atomic_write(staging / "config.yaml", config_yaml(cfg))
-        atomic_write(staging / "steps.csv", csv_text(result.steps))
-        atomic_write(staging / "layers.csv", csv_text(result.layers))
-        (staging / "plots").mkdir()
-        while True:  # never overwrite: a second run of the same config in the same second gets a suffix
-            run_id = next(f"{base}-{n}" if n > 1 else base for n in range(1, 10**6)
-                          if not (parent / (f"{base}-{n}" if n > 1 else base)).exists())
-            summary = dict(result.summary, run_id=run_id)
-            atomic_write(staging / "summary.json", json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
-            try:
-                os.rename(staging, parent / run_id)
-                break
-            except OSError:  # another process took the name between the check and the rename
-                continue
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    result.summary, result.run_dir = summary, parent / run_id
-    return result.run_dir
+    for n in range(1, 10**6):  # never overwrite: a second run of the same config in the same second gets a suffix
+        try:
+            return write_run(result, parent / (f"{base}-{n}" if n > 1 else base))
+        except FileExistsError:
+            continue  # taken, perhaps by another process between the check and the rename
+    raise ResultsError(f"{parent}: no free run directory name for {base}")
 
 
 def _read_csv(path: Path) -> dict[str, np.ndarray]:

@@ -1,0 +1,353 @@
+"""A sweep: a base config, axes over its fields, and a directory of runs that can be resumed.
+
+``results/sweeps/<name>/`` holds ``sweep.yaml`` (the base config and the axes), ``runs/<key>/`` (one run
+directory per grid point, ``key`` a hash of its resolved config), ``failed/<key>.json`` (runs that raised,
+retried on resume), and ``summary.csv`` / ``profiles.csv``, rebuilt from the runs in grid order, so a sweep
+that was interrupted and resumed ends with the same files as one that was not (only ``wall_time_s`` differs).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import signal
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import yaml
+
+from .config import ExperimentConfig, build_config, read_yaml
+from .errors import ConfigError, GradlabError, ResultsError, UsageError
+from .grid import Axis, expand, label_of, make_axis, merge_axes
+from .results import atomic_write, config_hash, csv_text, load_run, write_run
+
+SPEC_FILE = "sweep.yaml"
+KEY_LENGTH = 12
+
+# The built-in experiment of `gradlab sweep` without a config: a small 3-class task that runs in a fraction
+# of a second at any depth up to 50, with the two classic set-ups side by side.
+DEFAULT_EXPERIMENT: dict[str, Any] = {
+    "name": "default",
+    "model": {"depth": 10, "width": 32, "activation": "sigmoid", "init": "xavier_normal"},
+    "data": {"dataset": "spirals", "n_samples": 384},
+    "train": {"steps": 60, "batch_size": 64, "optimizer": "sgd", "lr": 0.1},
+    "record": {"every": 20},
+}
+DEFAULT_AXES: dict[str, Any] = {
+    "model.depth": "2..50",
+    "model.activation+model.init": [["sigmoid", "xavier_normal"], ["relu", "he_normal"]],
+}
+
+SUMMARY_COLUMNS = ("run", "status", "verdict", "verdict_final", "log10_ratio_grad_W_init",
+                   "log10_ratio_grad_W_final", "log10_ratio_signal_init", "log10_ratio_signal_final",
+                   "final_loss", "final_train_acc", "final_test_acc", "diverged_step", "wall_time_s", "error")
+PROFILE_COLUMNS = ("run", "layer", "grad_W_init", "grad_W_final", "signal_init", "signal_final")
+
+
+class SweepInterrupted(GradlabError):
+    """Ctrl-C or SIGTERM: the finished runs are on disk; re-running the command resumes."""
+
+    exit_code = 130
+
+
+@dataclass
+class Sweep:
+    """A base config (plain data, as in YAML) and the axes over it."""
+
+    name: str
+    base: dict
+    axes: list[Axis]
+    source: str = "sweep"
+
+    def points(self) -> list[dict[str, Any]]:
+        return expand(self.axes)
+
+    def configs(self) -> list[ExperimentConfig]:
+        """Every grid point's validated config; all problems are reported at once, each only once."""
+        configs, problems = [], []
+        for point in self.points():
+            blame = {k: (v, f"sweep axis {k}={label_of(v)}") for k, v in point.items()}
+            try:
+                configs.append(build_config(self.base, self.source, values=blame))
+            except ConfigError as exc:
+                problems += [p for p in exc.problems if p not in problems]
+        if problems:
+            raise ConfigError(problems, self.source)
+        return configs
+
+    def to_spec(self) -> dict:
+        return {"name": self.name, "axes": [a.to_spec() for a in self.axes], "base": self.base}
+
+
+def run_key(config: ExperimentConfig) -> str:
+    return config_hash(config, KEY_LENGTH)
+
+
+def make_sweep(config_path: Optional[Path], axes: list[Axis], overrides: tuple[str, ...] = (),
+               name: Optional[str] = None, seeds: Optional[int] = None) -> Sweep:
+    """A sweep from a config file (its ``sweep:`` section gives axes) or the built-in default, plus
+    command-line axes, which replace the file's on the same fields; ``seeds`` N adds a ``seed`` axis of
+    N consecutive seeds from the config's."""
+    if config_path is None:
+        data, source, lines = dict(DEFAULT_EXPERIMENT), "the default experiment", {}
+        file_axes = [make_axis(k, v, f"default sweep.{k}") for k, v in DEFAULT_AXES.items()]
+    else:
+        data, lines = read_yaml(Path(config_path))
+        source = str(config_path)
+        section = data.pop("sweep", None) or {}
+        if not isinstance(section, dict):
+            line = lines.get(("sweep",), 1)
+            raise ConfigError([f"{source}:{line} sweep: must map config paths to values, "
+                               f"e.g. sweep: {{model.depth: 2..50, model.init: [xavier_normal, he_normal]}}"],
+                              source)
+        file_axes = [make_axis(k, v, f"{source}:{lines.get(('sweep', k), '?')} sweep.{k}") for k, v in section.items()]
+    base = build_config(data, source, lines, overrides)  # the file and --set are checked before any axis
+    if seeds is not None:
+        if seeds < 1:
+            raise UsageError(f"--seeds {seeds}: give a number of seeds of at least 1, e.g. --seeds 3")
+        axes = [*axes, make_axis("seed", list(range(base.seed, base.seed + seeds)), "--seeds")]
+    axes = merge_axes(file_axes + axes)
+    if not axes:
+        raise UsageError(f"{source}: nothing to sweep; give an axis, e.g. --depth 2..50 or "
+                         f"--grid model.width=16,64,256, or a sweep: section in the config")
+    plain = base.model_dump(mode="json")
+    return Sweep(name or base.name, plain, axes, source)
+
+
+def sweep_dir(root: Path, name: str) -> Path:
+    return Path(root) / "sweeps" / name
+
+
+# -- running ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """What the sweep loop reports as runs finish."""
+
+    total: int
+    skipped: int = 0
+    done: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _count(counts: dict[str, int], summary: dict) -> None:
+    for key in (summary.get("status"), summary.get("verdict")):
+        if key:
+            counts[key] = counts.get(key, 0) + 1
+
+
+def _write_failure(folder: Path, key: str, config: ExperimentConfig, error: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / f"{key}.json", json.dumps({"error": error, "config": config.model_dump(mode="json")},
+                                                    indent=2) + "\n")
+
+
+class _Signals:
+    """SIGTERM behaves like Ctrl-C while the sweep runs, so both leave the same clean state."""
+
+    def __enter__(self):
+        self.previous = signal.getsignal(signal.SIGTERM)
+        try:
+            signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = None
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def run_sweep(sweep: Sweep, root: Path, make_executor: Callable[[], Any],
+              on_progress: Optional[Callable[[Progress, Optional[dict]], None]] = None) -> "SweepSummary":
+    """Run every grid point not already finished under ``root/sweeps/<name>/``, then write the summary.
+
+    ``make_executor()`` gives a concurrent.futures-style executor; ``on_progress(progress, row)`` is called
+    once before the first run (row None) and after each. Raises SweepInterrupted on Ctrl-C or SIGTERM,
+    after every finished run is safely on disk.
+    """
+    configs = sweep.configs()
+    folder = sweep_dir(root, sweep.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / SPEC_FILE, yaml.safe_dump(sweep.to_spec(), sort_keys=False))
+    runs, failed = folder / "runs", folder / "failed"
+    todo: dict[str, ExperimentConfig] = {}
+    for config in configs:
+        key = run_key(config)
+        if not (runs / key / "summary.json").is_file():
+            todo.setdefault(key, config)
+    progress = Progress(total=len(configs), skipped=len(configs) - len(todo))
+    progress.done = progress.skipped
+    if on_progress:
+        on_progress(progress, None)
+    if todo:
+        _execute(todo, runs, failed, make_executor, progress, on_progress)
+    return collect(folder)
+
+
+def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, on_progress) -> None:
+    executor = make_executor()
+    clean = False
+    try:
+        with _Signals():
+            pending = {executor.submit(_task(), config.model_dump_json()): (key, config)
+                       for key, config in todo.items()}
+            while pending:
+                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    key, config = pending.pop(future)
+                    try:
+                        status, value = future.result()
+                    except BrokenProcessPool:
+                        status, value = "failed", "the worker process died (out of memory, or killed)"
+                    except Exception as exc:  # noqa: BLE001 - e.g. a dask worker lost: a failed run, not a crash
+                        status, value = "failed", f"{type(exc).__name__}: {exc}"
+                    if status == "ok":
+                        try:
+                            write_run(value, runs / key)
+                        except FileExistsError:
+                            pass  # a concurrent sweep over the same grid finished it first: same config, same run
+                        (failed / f"{key}.json").unlink(missing_ok=True)
+                        summary = value.summary
+                    else:
+                        _write_failure(failed, key, config, value)
+                        summary = {"status": "failed", "error": value}
+                    progress.done += 1
+                    _count(progress.counts, summary)
+                    if on_progress:
+                        on_progress(progress, summary)
+        clean = True
+    except KeyboardInterrupt:
+        from .executors import stop_now
+
+        stop_now(executor)
+        raise SweepInterrupted(f"interrupted: {progress.done} of {progress.total} runs are finished and kept; "
+                               f"run the same command again to finish the other {progress.total - progress.done}"
+                               ) from None
+    finally:
+        if clean:
+            executor.shutdown(wait=True)
+
+
+def _task():
+    from .executors import execute
+
+    return execute
+
+
+# -- collecting ------------------------------------------------------------------------------------------------
+
+@dataclass
+class SweepSummary:
+    """A sweep's results as tidy rows, in grid order: ``rows`` (one per run, the axis values under each axis
+    name, then SUMMARY_COLUMNS) and ``profiles`` (one per run and layer)."""
+
+    name: str
+    axes: list[Axis]
+    rows: list[dict]
+    profiles: list[dict]
+    folder: Optional[Path] = None
+
+    @property
+    def axis_names(self) -> list[str]:
+        return [a.name for a in self.axes]
+
+    @property
+    def x_axis(self) -> str:
+        """The axis plots put on x: depth when swept, else the first numeric axis, else the first."""
+        names = self.axis_names
+        if "model.depth" in names:
+            return "model.depth"
+        numeric = [a.name for a in self.axes if len(a.keys) == 1
+                   and all(isinstance(v[0], (int, float)) and not isinstance(v[0], bool) for v in a.values)]
+        return numeric[0] if numeric else names[0]
+
+    def groups(self) -> dict[tuple[str, ...], list[dict]]:
+        """Rows grouped by the labels of every axis but the x axis, each group in x order."""
+        others = [n for n in self.axis_names if n != self.x_axis]
+        out: dict[tuple[str, ...], list[dict]] = {}
+        for row in self.rows:
+            out.setdefault(tuple(label_of(row[n]) for n in others), []).append(row)
+        return out
+
+    @property
+    def group_axes(self) -> list[str]:
+        return [n for n in self.axis_names if n != self.x_axis]
+
+
+def _axis_value(axis: Axis, combo: tuple) -> Any:
+    return combo[0] if len(axis.keys) == 1 else "+".join(label_of(v) for v in combo)
+
+
+def load_spec(folder: Path) -> Sweep:
+    path = Path(folder) / SPEC_FILE
+    if not path.is_file():
+        raise ResultsError(f"{folder}: not a sweep directory (no {SPEC_FILE}); pass a path like results/sweeps/<name>")
+    spec = yaml.safe_load(path.read_text())
+    axes = [make_axis(a["key"], a["values"], f"{path} {a['key']}") for a in spec["axes"]]
+    return Sweep(spec["name"], spec["base"], axes, str(path))
+
+
+def _value(value):
+    """A summary.json value for a CSV cell: text and integers as they are, null as NaN (a blank cell)."""
+    if value is None:
+        return math.nan
+    return value if isinstance(value, (str, int)) else float(value)
+
+
+def collect(folder: Path) -> SweepSummary:
+    """Rebuild the summary from the run directories alone, in grid order; runs not yet finished are
+    ``pending``. Writes ``summary.csv`` and ``profiles.csv`` when no run is pending."""
+    folder = Path(folder)
+    sweep = load_spec(folder)
+    configs = sweep.configs()
+    rows, profiles = [], []
+    for combo, config in zip(itertools.product(*(a.values for a in sweep.axes)), configs):
+        key = run_key(config)
+        row: dict[str, Any] = {a.name: _axis_value(a, c) for a, c in zip(sweep.axes, combo)}
+        row.update({c: math.nan for c in SUMMARY_COLUMNS})
+        row.update(run=key, error="", diverged_step=math.nan)
+        run_dir, failure = folder / "runs" / key, folder / "failed" / f"{key}.json"
+        if (run_dir / "summary.json").is_file():
+            result = load_run(run_dir)
+            s = result.summary
+            for c in SUMMARY_COLUMNS[1:-1]:
+                row[c] = _value(s.get(c))
+            for layer, values in enumerate(zip(result.profile("grad_W", 0), result.profile("grad_W"),
+                                               result.profile("signal", 0), result.profile("signal")), 1):
+                profiles.append({**{a.name: row[a.name] for a in sweep.axes}, "run": key, "layer": layer,
+                                 **dict(zip(PROFILE_COLUMNS[2:], map(float, values)))})
+        elif failure.is_file():
+            row.update(status="failed", verdict="", verdict_final="",
+                       error=json.loads(failure.read_text())["error"])
+        else:
+            row.update(status="pending", verdict="", verdict_final="")
+        rows.append(row)
+    summary = SweepSummary(sweep.name, sweep.axes, rows, profiles, folder)
+    if not any(r["status"] == "pending" for r in rows):
+        write_tables(summary)
+    return summary
+
+
+def _column(rows: list[dict], name: str) -> np.ndarray:
+    """Cells as objects, so integers stay integers beside blanks (a diverged step, or none)."""
+    cells = [v if isinstance(v, (str, float)) or (isinstance(v, int) and not isinstance(v, bool)) else label_of(v)
+             for v in (r[name] for r in rows)]
+    return np.asarray(cells, dtype=object)
+
+
+def write_tables(summary: SweepSummary) -> None:
+    axes = summary.axis_names
+    for name, rows, columns in (("summary.csv", summary.rows, [*axes, *SUMMARY_COLUMNS]),
+                                ("profiles.csv", summary.profiles, [*axes, *PROFILE_COLUMNS])):
+        atomic_write(summary.folder / name, csv_text({c: _column(rows, c) for c in columns}) if rows
+                     else ",".join(columns) + "\n")
