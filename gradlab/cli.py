@@ -101,13 +101,135 @@ def run(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. results/sigmoid_deep/20260101-120000-ab12cd34.")],
-    plots: Annotated[bool, typer.Option(help="Redraw the PNG plots into RUN_DIR/plots.")] = True,
+    run_dir: Annotated[Path, typer.Argument(
+        metavar="DIR", help="A run directory (results/<name>/<run-id>) or a sweep directory (results/sweeps/<name>).")],
+    plots: Annotated[bool, typer.Option(help="Redraw the PNG plots into DIR/plots.")] = True,
+    runs: Annotated[bool, typer.Option("--runs", help="For a sweep: also list every run.")] = False,
 ):
-    """Redraw the table and the plots of a finished run from its directory alone."""
+    """Redraw the table and the plots of a finished run or sweep from its directory alone."""
+    from .sweep import SPEC_FILE, collect
+
+    if (run_dir / SPEC_FILE).is_file():
+        _show_sweep(collect(run_dir), plots, runs)
+        return
     from .results import load_run
 
     _show(load_run(run_dir), plots)
+
+
+def _shortcut(help_: str):
+    return Annotated[Optional[str], typer.Option(metavar="VALUES", help=help_, rich_help_panel="Axes")]
+
+
+def _show_sweep(summary, plots: bool, every_run: bool) -> None:
+    from .reporters.sweep_table import render_sweep
+
+    console.print(render_sweep(summary, every_run))
+    if plots and not any(r["status"] == "pending" for r in summary.rows):
+        from .reporters.sweep_plots import write_sweep_plots
+
+        write_sweep_plots(summary, summary.folder / "plots")
+    console.print(f"sweep: {summary.folder}", highlight=False)
+
+
+SHORTCUTS = {"depth": "model.depth", "width": "model.width", "activation": "model.activation",
+             "init": "model.init", "batchnorm": "model.batchnorm", "residual": "model.residual", "lr": "train.lr"}
+
+
+@app.command()
+def sweep(
+    config: Annotated[Optional[Path], typer.Argument(
+        help="YAML experiment config (its [bold]sweep:[/] section adds axes); default: a built-in small task.")] = None,
+    depth: _shortcut("Depths, e.g. [bold]2..50[/], [bold]2..50:4[/] or [bold]2,4,8,16[/].") = None,
+    width: _shortcut("Hidden widths, e.g. [bold]16,64,256[/].") = None,
+    activation: _shortcut("Activations, e.g. [bold]sigmoid,tanh,relu[/].") = None,
+    init: _shortcut("Initializers, e.g. [bold]xavier_normal,he_normal,large[/].") = None,
+    batchnorm: _shortcut("BatchNorm, e.g. [bold]off,on[/].") = None,
+    residual: _shortcut("Residual connections, e.g. [bold]off,on[/].") = None,
+    lr: _shortcut("Learning rates, e.g. [bold]1e-3..1:x10[/].") = None,
+    seeds: Annotated[Optional[int], typer.Option(
+        metavar="N", help="Repeat every point with N seeds (the config's seed and the next N-1).",
+        rich_help_panel="Axes")] = None,
+    grid: Annotated[list[str], typer.Option(
+        metavar="KEY.PATH=VALUES", rich_help_panel="Axes",
+        help="Any config field, e.g. [bold]--grid model.init.gain=0.5..2:0.25[/]; paired fields move together: "
+             "[bold]--grid model.activation+model.init=sigmoid+xavier_normal,relu+he_normal[/]. "
+             "Repeatable.")] = [],  # noqa: B006
+    overrides: SetOption = [],  # noqa: B006
+    name: Annotated[Optional[str], typer.Option(help="Sweep name (default: the config's name).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Results root; the sweep goes in OUTPUT/sweeps/NAME (default: 'results').")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, help="Worker processes (default: the number of cores).", rich_help_panel="Execution")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        envvar="GRADLAB_SCHEDULER", metavar="tcp://HOST:PORT", rich_help_panel="Execution",
+        help="Run on a dask.distributed cluster (needs [bold]gradlab[dask][/]).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(
+        metavar="SWEEP_DIR", rich_help_panel="Execution",
+        help="Finish the sweep saved in SWEEP_DIR, without repeating its axes.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the number of runs and a sample of them; run nothing.")] = False,
+    plots: Annotated[bool, typer.Option(help="Write the sweep's PNG plots.")] = True,
+    runs: Annotated[bool, typer.Option("--runs", help="Also list every run in the summary.")] = False,
+):
+    """Run a grid of experiments, in parallel and resumably; summarize where gradients vanish or explode.
+
+    [bold]gradlab sweep --depth 2..50[/] sweeps depth on a built-in task, sigmoid/Xavier beside ReLU/He.
+    Re-running a command skips the runs it already finished.
+    """
+    from .grid import make_axis, parse_grid_option
+    from .sweep import load_spec, make_sweep, sweep_dir
+
+    picked = {k: v for k, v in locals().items() if k in SHORTCUTS and v is not None}
+    if resume is not None:
+        if config is not None or picked or grid or seeds or overrides or name:
+            raise UsageError("--resume SWEEP_DIR takes the config and axes saved there; drop the other axes, "
+                             "CONFIG, --set and --name")
+        spec = load_spec(resume)
+        root = resume.resolve().parent.parent
+    else:
+        axes = [make_axis(SHORTCUTS[k], v, f"--{k}") for k, v in picked.items()]
+        axes += [parse_grid_option(g) for g in grid]
+        spec = make_sweep(config, axes, tuple(overrides), name, seeds)
+        root = output if output is not None else Path(spec.base["output"])
+    if dry_run:
+        _dry_run(spec, sweep_dir(root, spec.name))
+        return
+    summary = _run_sweep(spec, root, workers, scheduler)
+    _show_sweep(summary, plots, runs)
+    failed = sum(r["status"] == "failed" for r in summary.rows)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _dry_run(spec, folder: Path) -> None:
+    from .reporters.progress import _point
+    from .sweep import run_key
+
+    configs, points = spec.configs(), spec.labelled_points()
+    done = sum((folder / "runs" / run_key(c) / "summary.json").is_file() for c in configs)
+    shape = " × ".join(f"{a.name} ({len(a.values)})" for a in spec.axes)
+    console.print(f"sweep {spec.name}: {len(configs)} runs = {shape}; {done} already finished in {folder}",
+                  highlight=False)
+    sample = list(range(len(points))) if len(points) <= 8 else [0, 1, 2, 3, None, *range(len(points) - 3, len(points))]
+    for i in sample:
+        console.print("  ..." if i is None else f"  {i + 1:>4}  {_point(points[i])}", highlight=False, markup=False)
+
+
+def _run_sweep(spec, root: Path, workers: Optional[int], scheduler: Optional[str]):
+    import os
+
+    from .executors import DaskExecutor, local_executor
+    from .reporters.progress import SweepProgress
+    from .sweep import run_sweep
+
+    if scheduler:
+        make = lambda: DaskExecutor(scheduler)  # noqa: E731
+    else:
+        n = workers or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        make = lambda: local_executor(n)  # noqa: E731
+    with SweepProgress(err_console, spec.name) as show:
+        return run_sweep(spec, root, make, show)
 
 
 @app.command("list")

@@ -65,7 +65,13 @@ class Sweep:
     source: str = "sweep"
 
     def points(self) -> list[dict[str, Any]]:
+        """``{config path: value}`` per grid point."""
         return expand(self.axes)
+
+    def labelled_points(self) -> list[dict[str, Any]]:
+        """``{axis name: value}`` per grid point, a paired axis as its label (``sigmoid+xavier_normal``)."""
+        return [{a.name: _axis_value(a, c) for a, c in zip(self.axes, combo)}
+                for combo in itertools.product(*(a.values for a in self.axes))]
 
     def configs(self) -> list[ExperimentConfig]:
         """Every grid point's validated config; all problems are reported at once, each only once."""
@@ -168,11 +174,12 @@ class _Signals:
 
 
 def run_sweep(sweep: Sweep, root: Path, make_executor: Callable[[], Any],
-              on_progress: Optional[Callable[[Progress, Optional[dict]], None]] = None) -> "SweepSummary":
+              on_progress: Optional[Callable[[Progress, Optional[dict], Optional[dict]], None]] = None) -> "SweepSummary":
     """Run every grid point not already finished under ``root/sweeps/<name>/``, then write the summary.
 
-    ``make_executor()`` gives a concurrent.futures-style executor; ``on_progress(progress, row)`` is called
-    once before the first run (row None) and after each. Raises SweepInterrupted on Ctrl-C or SIGTERM,
+    ``make_executor()`` gives a concurrent.futures-style executor; ``on_progress(progress, point, summary)`` is
+    called once before the first run (point and summary None) and after each, with the run's grid point
+    (``{axis name: value}``) and its summary. Raises SweepInterrupted on Ctrl-C or SIGTERM,
     after every finished run is safely on disk.
     """
     configs = sweep.configs()
@@ -180,15 +187,15 @@ def run_sweep(sweep: Sweep, root: Path, make_executor: Callable[[], Any],
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / SPEC_FILE, yaml.safe_dump(sweep.to_spec(), sort_keys=False))
     runs, failed = folder / "runs", folder / "failed"
-    todo: dict[str, ExperimentConfig] = {}
-    for config in configs:
+    todo: dict[str, tuple[ExperimentConfig, dict]] = {}
+    for config, point in zip(configs, sweep.labelled_points()):
         key = run_key(config)
         if not (runs / key / "summary.json").is_file():
-            todo.setdefault(key, config)
+            todo.setdefault(key, (config, point))
     progress = Progress(total=len(configs), skipped=len(configs) - len(todo))
     progress.done = progress.skipped
     if on_progress:
-        on_progress(progress, None)
+        on_progress(progress, None, None)
     if todo:
         _execute(todo, runs, failed, make_executor, progress, on_progress)
     return collect(folder)
@@ -199,12 +206,12 @@ def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, 
     clean = False
     try:
         with _Signals():
-            pending = {executor.submit(_task(), config.model_dump_json()): (key, config)
-                       for key, config in todo.items()}
+            pending = {executor.submit(_task(), config.model_dump_json()): (key, config, point)
+                       for key, (config, point) in todo.items()}
             while pending:
                 finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    key, config = pending.pop(future)
+                    key, config, point = pending.pop(future)
                     try:
                         status, value = future.result()
                     except BrokenProcessPool:
@@ -224,7 +231,7 @@ def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, 
                     progress.done += 1
                     _count(progress.counts, summary)
                     if on_progress:
-                        on_progress(progress, summary)
+                        on_progress(progress, point, summary)
         clean = True
     except KeyboardInterrupt:
         from .executors import stop_now
@@ -311,9 +318,9 @@ def collect(folder: Path) -> SweepSummary:
     sweep = load_spec(folder)
     configs = sweep.configs()
     rows, profiles = [], []
-    for combo, config in zip(itertools.product(*(a.values for a in sweep.axes)), configs):
+    for point, config in zip(sweep.labelled_points(), configs):
         key = run_key(config)
-        row: dict[str, Any] = {a.name: _axis_value(a, c) for a, c in zip(sweep.axes, combo)}
+        row: dict[str, Any] = dict(point)
         row.update({c: math.nan for c in SUMMARY_COLUMNS})
         row.update(run=key, error="", diverged_step=math.nan)
         run_dir, failure = folder / "runs" / key, folder / "failed" / f"{key}.json"
@@ -324,7 +331,7 @@ def collect(folder: Path) -> SweepSummary:
                 row[c] = _value(s.get(c))
             for layer, values in enumerate(zip(result.profile("grad_W", 0), result.profile("grad_W"),
                                                result.profile("signal", 0), result.profile("signal")), 1):
-                profiles.append({**{a.name: row[a.name] for a in sweep.axes}, "run": key, "layer": layer,
+                profiles.append({**point, "run": key, "layer": layer,
                                  **dict(zip(PROFILE_COLUMNS[2:], map(float, values)))})
         elif failure.is_file():
             row.update(status="failed", verdict="", verdict_final="",
