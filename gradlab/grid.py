@@ -25,7 +25,6 @@ import yaml
 from .errors import UsageError
 
 RANGE_EXAMPLES = "e.g. 2..50, 2..50:4, 1e-3..1:x10 or 2,4,8,16"
-_RANGE = re.compile(r"^\s*(?P<start>[^.:,]+?)\s*\.\.\s*(?P<stop>[^:,]+?)\s*(?::\s*(?P<step>x?)(?P<by>[^:,]+?))?\s*$")
 MAX_VALUES = 100_000  # a typo like 1..1e9 should be an error, not an hour of expanding
 
 
@@ -48,21 +47,20 @@ def parse_values(spec: str, label: str = "--grid") -> list:
     """The values a range or list spec stands for, in order; a bad spec raises UsageError with an example."""
     if not isinstance(spec, str) or not spec.strip():
         raise UsageError(f"{label}: no values given; write them as {RANGE_EXAMPLES}")
-    m = _RANGE.match(spec)
-    if m is None:
-        if ".." in spec:
-            raise UsageError(f"{label} {spec!r}: not a range I can read; write it as {RANGE_EXAMPLES}")
+    if ".." not in spec:
         items = [s.strip() for s in spec.split(",")]
         if not all(items):
             raise UsageError(f"{label} {spec!r}: an empty item in the list; write it as {RANGE_EXAMPLES}")
         return [_scalar(s) for s in items]
-    start = _number(m["start"], "start", spec, label)
-    stop = _number(m["stop"], "end", spec, label)
-    by = _number(m["by"], "step", spec, label) if m["by"] else 1
-    if m["step"]:
-        values = _geometric(start, stop, by, spec, label)
-    else:
-        values = _arithmetic(start, stop, by, spec, label)
+    start, _, rest = spec.partition("..")
+    stop, colon, step = rest.partition(":")
+    if "," in spec or not start.strip() or not stop.strip() or (colon and not step.strip()):
+        raise UsageError(f"{label} {spec!r}: not a range I can read; write it as {RANGE_EXAMPLES}")
+    start_v = _number(start, "start", spec, label)
+    stop_v = _number(stop, "end", spec, label)
+    geometric = step.strip().startswith("x")
+    by = _number(step.strip().removeprefix("x"), "step", spec, label) if colon else 1
+    values = (_geometric if geometric else _arithmetic)(start_v, stop_v, by, spec, label)
     if not values:
         raise UsageError(f"{label} {spec!r}: the range is empty (the end comes before the start); "
                          f"write it as {RANGE_EXAMPLES}")
@@ -74,7 +72,7 @@ def _arithmetic(start, stop, by, spec, label) -> list:
         raise UsageError(f"{label} {spec!r}: the step must be positive, e.g. 2..50:4")
     count = math.floor((stop - start) / by + 1e-9) + 1
     if count > MAX_VALUES:
-        raise UsageError(f"{label} {spec!r}: {count} values is more than {MAX_VALUES}; use a larger step")
+        raise UsageError(f"{label} {spec!r}: {count} values is more than {MAX_VALUES}; use a larger step, e.g. 2..50:4")
     if all(isinstance(v, int) for v in (start, stop, by)):
         return list(range(start, stop + 1, by))
     # multiply rather than accumulate, and round away the binary noise (0.1*3 -> 0.3, not 0.30000000000000004)
@@ -87,7 +85,7 @@ def _geometric(start, stop, by, spec, label) -> list:
                          f"e.g. 1e-3..1:x10")
     count = math.floor(math.log(stop / start) / math.log(by) + 1e-9) + 1
     if count > MAX_VALUES:
-        raise UsageError(f"{label} {spec!r}: {count} values is more than {MAX_VALUES}; use a larger factor")
+        raise UsageError(f"{label} {spec!r}: {count} values is more than {MAX_VALUES}; use a larger factor, e.g. 1e-3..1:x10")
     return [float(f"{start * by ** i:.12g}") for i in range(max(count, 0))]
 
 

@@ -33,7 +33,7 @@ KEY_LENGTH = 12
 # of a second at any depth up to 50, with the two classic set-ups side by side.
 DEFAULT_EXPERIMENT: dict[str, Any] = {
     "name": "default",
-    "model": {"depth": 10, "width": 32, "activation": "sigmoid", "init": "xavier_normal"},
+    "model": {"depth": 10, "width": 64, "activation": "sigmoid", "init": "xavier_normal"},
     "data": {"dataset": "spirals", "n_samples": 384},
     "train": {"steps": 60, "batch_size": 64, "optimizer": "sgd", "lr": 0.1},
     "record": {"every": 20},
@@ -113,6 +113,13 @@ def make_sweep(config_path: Optional[Path], axes: list[Axis], overrides: tuple[s
                               source)
         file_axes = [make_axis(k, v, f"{source}:{lines.get(('sweep', k), '?')} sweep.{k}") for k, v in section.items()]
     base = build_config(data, source, lines, overrides)  # the file and --set are checked before any axis
+    pinned = {o.partition("=")[0].strip() for o in overrides}
+    for axis in axes:
+        if pinned & set(axis.keys):
+            raise UsageError(f"{', '.join(sorted(pinned & set(axis.keys)))} is both swept and pinned with --set; "
+                             f"drop one of them")
+    # --set pins a field: an axis of the file (or of the default sweep) over it gives way
+    file_axes = [a for a in file_axes if not pinned & set(a.keys)]
     if seeds is not None:
         if seeds < 1:
             raise UsageError(f"--seeds {seeds}: give a number of seeds of at least 1, e.g. --seeds 3")

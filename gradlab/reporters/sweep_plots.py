@@ -1,0 +1,421 @@
+"""PNG figures of a sweep: how the gradient ratio, the per-layer gradients, the verdict and the final loss
+change along the swept x axis (depth, usually), one line or panel per group of the other axes.
+
+``write_sweep_plots(summary, out_dir)`` renders the four figures from a ``SweepSummary`` alone, so a sweep
+directory can be redrawn without re-running it. The rules are those of ``plots``, whose helpers are reused:
+matplotlib is imported inside the functions, figures live on their own Agg canvas, and identical data give
+byte-identical files. Ratios and norms can be exactly 0 or infinite and runs can diverge, fail or still be
+pending: each is drawn (or left out) visibly, never a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from ..grid import label_of
+from .plots import BAD_COLOR, CMAP, MIN_DECADES, ZERO_COLOR, _edges, _figure, _log_axis, _note, layer_ticks, \
+    png_bytes
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ..sweep import SweepSummary
+
+# The recorder's default verdict thresholds (record.vanishing / record.exploding). A sweep summary does not
+# carry each run's record settings, so the lines mark the defaults; a run's own verdict is in figure 3.
+VANISHING, EXPLODING = -2.0, 2.0
+MAX_LEGEND_GROUPS = 12  # more legend entries than this hide the data they describe
+DIVERGED_COLOR = BAD_COLOR
+MISSING_COLOR = "0.93"  # heat-map cells with no layer (a shallower network) or no run: not white, which is 0
+VERDICT_COLORS = {  # the order is the legend's
+    "healthy": "#2ca02c",
+    "vanishing": "#3a9bdc",
+    "exploding": "#d62728",
+    "failed": "0.45",
+    "pending": "0.82",
+}
+DRAWN = ("completed", "diverged")  # failed and pending runs have no numbers to draw
+
+
+# ---------------------------------------------------------------- the x axis and the groups
+
+
+@dataclass
+class XAxis:
+    """Where each value of the swept x axis sits: at the value itself when numeric (on a log scale when it
+    spans two decades or more, like a learning rate), else at 0, 1, 2, ... with the values as tick labels."""
+
+    name: str
+    values: list
+    categorical: bool
+    log: bool
+
+    @classmethod
+    def of(cls, summary: "SweepSummary") -> "XAxis":
+        name = summary.x_axis
+        seen = {label_of(r[name]): r[name] for r in summary.rows}  # grid order, one entry per value
+        values = list(seen.values())
+        numeric = bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if not numeric:
+            return cls(name, values, True, False)
+        values = sorted(values)
+        return cls(name, values, False, values[0] > 0 and values[-1] >= 100 * values[0])
+
+    def pos(self, value) -> float:
+        return float(self.values.index(value)) if self.categorical else float(value)
+
+    @property
+    def positions(self) -> np.ndarray:
+        return np.array([self.pos(v) for v in self.values], dtype=float)
+
+    def edges(self) -> np.ndarray:
+        """Cell edges around every value (halfway between neighbours; in log space on a log axis)."""
+        return 10.0 ** _edges(np.log10(self.positions)) if self.log else _edges(self.positions)
+
+    @property
+    def label(self) -> str:
+        return "depth (hidden layers)" if self.name == "model.depth" else self.name
+
+    def setup(self, ax: "Axes", cells: bool = False) -> None:
+        """Scale, ticks and label; ``cells``: the axis ends at the outer cell edges (heat and verdict maps)."""
+        from matplotlib.ticker import MaxNLocator, NullLocator
+
+        if self.log:
+            ax.set_xscale("log")
+        if self.categorical or len(self.values) <= 12:
+            labels = [label_of(v) for v in self.values]
+            long = sum(len(t) for t in labels) > 60
+            ax.set_xticks(self.positions, labels, rotation=30 if long else 0, ha="right" if long else "center")
+            ax.xaxis.set_minor_locator(NullLocator())
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=all(isinstance(v, int) for v in self.values)))
+        if cells:
+            edges = self.edges()
+            ax.set_xlim(edges[0], edges[-1])
+        elif self.categorical:
+            ax.set_xlim(-0.5, len(self.values) - 0.5)
+        ax.set_xlabel(self.label)
+
+
+def group_label(summary: "SweepSummary", key: tuple[str, ...]) -> str:
+    """``sigmoid+xavier_normal · batchnorm false``: a text value stands alone, a number or a switch is named by
+    the last part of its key; a sweep with no other axes is named by the sweep."""
+    if not key:
+        return summary.name
+    axes = {a.name: a for a in summary.axes}
+    parts = []
+    for name, value in zip(summary.group_axes, key):
+        axis = axes[name]
+        words = len(axis.keys) > 1 or all(isinstance(v[0], str) for v in axis.values)
+        parts.append(value if words else f"{name.rsplit('.', 1)[-1]} {value}")
+    return " · ".join(parts)
+
+
+def _group_colors(n: int) -> list:
+    """tab10 without its red, which means diverged or exploding in every figure here; cycles past nine."""
+    from matplotlib import colormaps
+
+    palette = [c for i, c in enumerate(colormaps["tab10"].colors) if i != 3]
+    return [palette[i % len(palette)] for i in range(n)]
+
+
+def _series(rows: list[dict], xa: XAxis, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x positions, values) of the drawable runs, in x order (a list axis like 8,2,4 must not zigzag)."""
+    pts = sorted((xa.pos(r[xa.name]), float(r[column])) for r in rows if r["status"] in DRAWN)
+    return np.array([p[0] for p in pts], dtype=float), np.array([p[1] for p in pts], dtype=float)
+
+
+def _title(fig: "Figure", summary: "SweepSummary", what: str) -> None:
+    groups = ", ".join(summary.group_axes) or "none"
+    fig.suptitle(f"{what} — sweep '{summary.name}'\n"
+                 f"{len(summary.rows)} runs; x: {summary.x_axis}; one group per value of: {groups}", fontsize=10.5)
+
+
+def _legend(fig: "Figure", handles: list, group_handles: list) -> None:
+    """Groups first (at most MAX_LEGEND_GROUPS), then the marks; outside the axes, where it hides no point."""
+    shown = group_handles[:MAX_LEGEND_GROUPS]
+    if len(group_handles) > MAX_LEGEND_GROUPS:
+        shown.append(_note(f"(+{len(group_handles) - MAX_LEGEND_GROUPS} more groups, not listed)"))
+    fig.legend(handles=shown + handles, loc="outside right upper", fontsize=8, frameon=False)
+
+
+def _group_handle(color, label: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, lw=2, label=label)
+
+
+def _diverged_handle(label: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], ls="none", marker="x", ms=7, mew=1.8, color=DIVERGED_COLOR, label=label)
+
+
+def _edge_marks(ax: "Axes", x: np.ndarray, mask: np.ndarray, top: bool, color) -> bool:
+    """Values a log axis cannot show (ratio 0 or ∞) as ▼ on its bottom edge or ▲ on its top edge."""
+    if mask.any():
+        ax.plot(x[mask], np.full(int(mask.sum()), 0.97 if top else 0.03), ls="none", marker="^" if top else "v",
+                ms=7, color=color, mec="0.2", mew=0.5, transform=ax.get_xaxis_transform(), clip_on=False, zorder=5)
+    return bool(mask.any())
+
+
+# ---------------------------------------------------------------- 1. ratio against x
+
+
+def _ratio_group(ax: "Axes", rows: list[dict], xa: XAxis, color) -> tuple[list, set]:
+    """Draw one group's step-0 and end-of-training ratio; return its finite log10 values and the edge kinds."""
+    shown, edges = [], set()
+    for column, style in (("log10_ratio_grad_W_init", dict(lw=1.6, marker="o", ms=3.5, zorder=3)),
+                          ("log10_ratio_grad_W_final", dict(lw=1.0, ls="--", alpha=0.9, zorder=2))):
+        x, y = _series(rows, xa, column)
+        ok = np.isfinite(y)
+        ax.plot(x[ok], 10.0 ** y[ok], color=color, **style)
+        shown += list(y[ok])
+        edges |= {"zero"} if _edge_marks(ax, x, np.isneginf(y), False, color) else set()
+        edges |= {"inf"} if _edge_marks(ax, x, np.isposinf(y), True, color) else set()
+    div = [(xa.pos(r[xa.name]), float(r["log10_ratio_grad_W_init"])) for r in rows if r["status"] == "diverged"]
+    div = [(x, y) for x, y in div if math.isfinite(y)]  # an infinite one is already on the edge
+    if div:
+        ax.plot([x for x, _ in div], [10.0 ** y for _, y in div], ls="none", marker="x", ms=7, mew=1.8,
+                color=DIVERGED_COLOR, zorder=4)
+        edges.add("diverged")
+    return shown, edges
+
+
+def fig_ratio(summary: "SweepSummary") -> "Figure":
+    """log10(‖∂L/∂W₁‖ / ‖∂L/∂W_out‖) at step 0 and at the end of training against x, a line per group."""
+    from matplotlib.lines import Line2D
+
+    xa = XAxis.of(summary)
+    groups = summary.groups()
+    colors = _group_colors(len(groups))
+    fig = _figure(11, 5.6)
+    ax = fig.subplots()
+    shown, edges = [VANISHING, 0.0, EXPLODING], set()  # the reference lines always stay in view
+    for (key, rows), color in zip(groups.items(), colors):
+        values, kinds = _ratio_group(ax, rows, xa, color)
+        shown += values
+        edges |= kinds
+    _log_axis(ax, 10.0 ** np.array(shown), min_decades=MIN_DECADES)
+    ax.axhline(1.0, color="0.25", lw=1.0, zorder=1)
+    for t in (VANISHING, EXPLODING):
+        ax.axhline(10.0 ** t, color="0.6", lw=0.8, ls=":", zorder=1)
+    xa.setup(ax)
+    ax.set_ylabel("‖∂L/∂W$_1$‖ / ‖∂L/∂W$_{out}$‖   (first hidden layer ÷ output layer)")
+    ax.grid(True, which="major", alpha=0.3)
+    marks = [Line2D([], [], color="0.3", lw=1.6, marker="o", ms=3.5, label="at step 0 (init)"),
+             Line2D([], [], color="0.3", lw=1.0, ls="--", label="at the end of training"),
+             Line2D([], [], color="0.25", lw=1.0, label="ratio 1: no change with depth"),
+             Line2D([], [], color="0.6", lw=0.8, ls=":",
+                    label=f"verdict thresholds $10^{{{VANISHING:+g}}}$ and $10^{{{EXPLODING:+g}}}$")]
+    if "diverged" in edges:
+        marks.append(_diverged_handle("diverged run (at its step-0 ratio)"))
+    if "zero" in edges:
+        marks.append(Line2D([], [], ls="none", marker="v", color="0.5", mec="0.2", mew=0.5,
+                            label="ratio 0 (first layer's gradient exactly 0), at the bottom edge"))
+    if "inf" in edges:
+        marks.append(Line2D([], [], ls="none", marker="^", color="0.5", mec="0.2", mew=0.5,
+                            label="ratio ∞ (output layer's gradient exactly 0), at the top edge"))
+    _legend(fig, marks, [_group_handle(c, group_label(summary, k)) for k, c in zip(groups, colors)])
+    _title(fig, summary, f"Gradient ratio, first hidden layer ÷ output layer, against {xa.label}")
+    return fig
+
+
+# ---------------------------------------------------------------- 2. heat maps
+
+
+def _layer_matrix(summary: "SweepSummary", key: tuple, xa: XAxis, n_layers: int) -> np.ndarray:
+    """(layer, x) log10 ‖∂L/∂W‖ at step 0 of one group; NaN where there is no such layer or no run."""
+    z = np.full((n_layers, len(xa.values)), np.nan)
+    for p in summary.profiles:
+        if tuple(label_of(p[n]) for n in summary.group_axes) == key:
+            with np.errstate(divide="ignore"):
+                z[int(p["layer"]) - 1, xa.values.index(p[xa.name])] = np.log10(float(p["grad_W_init"]))
+    return z
+
+
+def _color_range(zs: list[np.ndarray]) -> tuple[float, float]:
+    finite = np.concatenate([z[np.isfinite(z)] for z in zs])
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi - lo < MIN_DECADES:  # a factor of 3 must not get the whole colour range, as if it were 1e20
+        lo, hi = (lo + hi) / 2 - MIN_DECADES / 2, (lo + hi) / 2 + MIN_DECADES / 2
+    return lo, hi
+
+
+def _grid_shape(n: int) -> tuple[int, int]:
+    cols = 1 if n == 1 else 2 if n <= 4 else 3
+    return math.ceil(n / cols), cols
+
+
+def fig_heatmaps(summary: "SweepSummary") -> "Figure":
+    """log10 ‖∂L/∂W_l‖ at step 0 as an x × layer map, a panel per group, one colour scale for all."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Patch
+
+    xa = XAxis.of(summary)
+    keys = list(summary.groups())
+    n_layers = max((int(p["layer"]) for p in summary.profiles), default=1)
+    zs = [_layer_matrix(summary, k, xa, n_layers) for k in keys]
+    vmin, vmax = _color_range(zs)
+    # exact zeros (log10 = -inf) go to the "under" colour, recorded NaN/inf to "over"; absent cells stay masked
+    cmap = colormaps[CMAP].with_extremes(under=ZERO_COLOR, over=BAD_COLOR, bad=(0, 0, 0, 0))
+    rows, cols = _grid_shape(len(keys))
+    fig = _figure(5.2 * cols + 1.4, 3.6 * rows + 1.6)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)).ravel()
+    present = set(p["run"] for p in summary.profiles)
+    for i, (ax, key, z) in enumerate(zip(axes, keys, zs)):
+        shown = np.where(np.isneginf(z), vmin - 1, np.where(np.isposinf(z), vmax + 1, z))
+        mesh = ax.pcolormesh(xa.edges(), np.arange(0.5, n_layers + 1), np.ma.masked_invalid(shown), cmap=cmap,
+                             norm=Normalize(vmin, vmax), edgecolors="face", linewidth=0)
+        ax.set_facecolor(MISSING_COLOR)
+        ax.set_title(group_label(summary, key), fontsize=9.5)
+        xa.setup(ax, cells=True)
+        ax.set_yticks(layer_ticks(n_layers, 10))
+        ax.set_ylim(0.5, n_layers + 0.5)
+        ax.set_ylabel("layer l   (1 = first hidden layer)" if i % cols == 0 else "")
+        ax.xaxis.set_tick_params(labelbottom=i + cols >= len(keys))  # the lowest panel of each column
+        if i + cols < len(keys):
+            ax.set_xlabel("")
+    for ax in axes[len(keys):]:
+        ax.set_axis_off()
+    zero = any(np.isneginf(z).any() for z in zs)
+    over = any(np.isposinf(z).any() for z in zs)
+    extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((zero, over), "neither")
+    fig.colorbar(mesh, ax=axes[:len(keys)].tolist(), extend=extend, pad=0.02, aspect=30,
+                 label="log10 ‖∂L/∂W$_l$‖ at step 0   (Frobenius norm of the weight gradient)")
+    notes = [Patch(facecolor=MISSING_COLOR, edgecolor="0.6",
+                   label="no such layer (each column's top cell is its output layer) or no finished run")]
+    if zero:
+        notes.append(Patch(facecolor=ZERO_COLOR, edgecolor="0.3", label="exactly 0 (log10 = −∞)"))
+    if over or any(p["run"] in present and math.isnan(p["grad_W_init"]) for p in summary.profiles):
+        notes.append(Patch(facecolor=BAD_COLOR, edgecolor="0.3", label="infinite"))
+    fig.legend(handles=notes, loc="outside lower center", ncols=len(notes), fontsize=8, frameon=False)
+    _title(fig, summary, f"log10 ‖∂L/∂W‖ at step 0 by layer and {xa.label}")
+    return fig
+
+
+# ---------------------------------------------------------------- 3. verdict map
+
+
+def _category(row: dict) -> str | None:
+    """The colour key of a run: its step-0 verdict, or its status when it has none."""
+    for key in (row.get("verdict"), row.get("status")):
+        if key in VERDICT_COLORS:
+            return key
+    return None
+
+
+def fig_verdicts(summary: "SweepSummary") -> "Figure":
+    """The step-0 verdict of every run: groups on y, x on x; diverged runs crossed."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    xa = XAxis.of(summary)
+    groups = summary.groups()
+    names = list(VERDICT_COLORS)
+    codes = np.full((len(groups), len(xa.values)), np.nan)
+    crosses = []
+    for g, rows in enumerate(groups.values()):
+        for r in rows:
+            category = _category(r)
+            x = xa.values.index(r[xa.name])
+            codes[g, x] = np.nan if category is None else names.index(category)
+            if r["status"] == "diverged":
+                crosses.append((xa.pos(r[xa.name]), g))
+    fig = _figure(11, 2.4 + 0.42 * len(groups))
+    ax = fig.subplots()
+    ax.pcolormesh(xa.edges(), np.arange(-0.5, len(groups)), np.ma.masked_invalid(codes),
+                  cmap=ListedColormap([VERDICT_COLORS[n] for n in names]),
+                  norm=BoundaryNorm(np.arange(-0.5, len(names)), len(names)), edgecolors="white", linewidth=0.6)
+    if crosses:
+        ax.plot(*zip(*crosses), ls="none", marker="x", ms=6, mew=1.6, color="black")
+    xa.setup(ax, cells=True)
+    ax.set_yticks(range(len(groups)), [group_label(summary, k) for k in groups], fontsize=8.5)
+    ax.set_ylim(len(groups) - 0.5, -0.5)  # the first group on top, as in the legends
+    ax.tick_params(axis="both", length=0)
+    used = {names[int(c)] for c in codes[np.isfinite(codes)]}
+    handles = [Patch(facecolor=VERDICT_COLORS[n], label=n) for n in names if n in used]
+    if crosses:
+        handles.append(_diverged_handle("diverged in training (colour: verdict at step 0)"))
+        handles[-1].set_color("black")
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.6 / (len(groups) + 1)),
+              ncols=len(handles), fontsize=8, frameon=False)
+    _title(fig, summary, f"Verdict at step 0 (vanishing / healthy / exploding) by {xa.label}")
+    return fig
+
+
+# ---------------------------------------------------------------- 4. final loss
+
+
+def fig_final_loss(summary: "SweepSummary") -> "Figure":
+    """The loss at the last step against x, a line per group of the completed runs; diverged runs crossed."""
+    xa = XAxis.of(summary)
+    groups = summary.groups()
+    colors = _group_colors(len(groups))
+    fig = _figure(11, 5.6)
+    ax = fig.subplots()
+    finite = []
+    for rows, color in zip(groups.values(), colors):
+        x, y = _series([r for r in rows if r["status"] == "completed"], xa, "final_loss")
+        ok = np.isfinite(y)
+        ax.plot(x[ok], y[ok], color=color, lw=1.6, marker="o", ms=3.5)
+        finite += list(y[ok])
+    diverged = [(xa.pos(r[xa.name]), float(r["final_loss"])) for r in summary.rows if r["status"] == "diverged"]
+    if not finite:  # every run diverged: their last losses are all there is to scale by
+        finite = [y for _, y in diverged if math.isfinite(y)]
+    ok = np.array([v for v in finite if v > 0])
+    if ok.size == len(finite) and ok.size and ok.max() > 20 * ok.min():  # spans decades: log
+        _log_axis(ax, ok)
+    if diverged:
+        # A diverged run's last loss is usually astronomically large: above the view it goes on the top edge.
+        bottom, top = ax.get_ylim()
+        inside = [(x, y) for x, y in diverged if math.isfinite(y) and bottom <= y <= top]
+        outside = [x for x, y in diverged if not (math.isfinite(y) and bottom <= y <= top)]
+        style = dict(ls="none", marker="x", ms=7, mew=1.8, color=DIVERGED_COLOR, zorder=4)
+        if inside:
+            ax.plot(*zip(*inside), **style)
+        if outside:
+            ax.plot(outside, [0.97] * len(outside), transform=ax.get_xaxis_transform(), clip_on=False, **style)
+    xa.setup(ax)
+    ax.set_ylabel("loss at the last training step")
+    ax.grid(True, which="major", alpha=0.3)
+    marks = [_diverged_handle("diverged run (at its last loss; on the top edge when off the scale)")] \
+        if diverged else []
+    _legend(fig, marks, [_group_handle(c, group_label(summary, k)) for k, c in zip(groups, colors)])
+    _title(fig, summary, f"Final training loss against {xa.label}")
+    return fig
+
+
+# ---------------------------------------------------------------- writing
+
+
+FIGURES: dict[str, Callable[["SweepSummary"], "Figure"]] = {
+    "ratio_vs_x.png": fig_ratio,
+    "heatmaps.png": fig_heatmaps,
+    "verdicts.png": fig_verdicts,
+    "final_loss.png": fig_final_loss,
+}
+
+
+def write_sweep_plots(summary: "SweepSummary", out_dir: str | Path) -> list[Path]:
+    """Render every figure in ``FIGURES`` into ``out_dir`` (created if needed), each file written atomically.
+
+    Returns the paths written, in ``FIGURES`` order.
+    """
+    from ..results import atomic_write
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in FIGURES.items():
+        path = out_dir / name
+        atomic_write(path, png_bytes(make(summary)))
+        paths.append(path)
+    return paths
