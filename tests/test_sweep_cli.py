@@ -1,0 +1,152 @@
+"""`gradlab sweep` as a user runs it: through CliRunner, and as a real process interrupted with signals."""
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gradlab.cli import app
+
+runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb"})
+FAST = ["--set", "train.steps=5", "--set", "record.every=5", "--set", "data.n_samples=128"]
+
+CONFIG = """\
+name: grid
+model: {depth: 4, width: 16, activation: sigmoid}
+data: {n_samples: 128}
+train: {steps: 5}
+record: {every: 5}
+"""
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def rows(path: Path, drop=("wall_time_s",)):
+    with path.open(newline="") as fh:
+        return [{k: v for k, v in r.items() if k not in drop} for r in csv.DictReader(fh)]
+
+
+def test_dry_run_counts_the_runs_and_writes_nothing(tmp_path):
+    result = invoke("sweep", "--depth", "2..50", "--dry-run", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "98 runs" in result.output and "model.depth (49)" in result.output
+    assert "depth=2 activation+init=sigmoid+xavier_normal" in result.output
+    assert "depth=50 activation+init=relu+he_normal" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--depth", "2..x"], "--depth '2..x': the end 'x' is not a number"),
+    (["--depth", "50..2"], "the range is empty"),
+    (["--lr", "1..0.001:x10"], "the range is empty"),
+    (["--grid", "model.depth"], "expected key.path=values"),
+    (["--grid", "model.dpth=2,3"], "did you mean 'depth'"),
+    (["--depth", "0..3"], "sweep axis model.depth=0"),
+    (["--activation", "sigmod"], "did you mean 'sigmoid'"),
+    (["--seeds", "0"], "at least 1"),
+    (["--depth", "2,3", "--set", "model.depth=4"], "both swept and pinned"),
+])
+def test_bad_axes_exit_2_with_the_right_form(tmp_path, args, says):
+    result = invoke("sweep", *args, "-o", tmp_path)
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_sweep_over_init_and_batchnorm_prints_a_grouped_summary(tmp_path):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(CONFIG)
+    result = invoke("sweep", cfg, "--depth", "2..6:2", "--init", "xavier_normal,he_normal,large",
+                    "--batchnorm", "off,on", "-o", tmp_path, "--workers", "2", "--no-plots")
+    assert result.exit_code == 0, result.output
+    assert "grid: 18 runs over depth (3) × init (3) × batchnorm (2)" in result.output
+    for group in ("xavier_normal +false", "he_normal +true", "large +true"):
+        assert re.search(group, result.output), result.output
+    folder = tmp_path / "sweeps" / "grid"
+    table = rows(folder / "summary.csv")
+    assert len(table) == 18 and {r["status"] for r in table} <= {"completed", "diverged"}
+    assert [r["model.init"] for r in table[:6]] == ["xavier_normal"] * 2 + ["he_normal"] * 2 + ["large"] * 2
+    report = invoke("report", folder, "--no-plots", "--runs")
+    assert report.exit_code == 0, report.output
+    assert "grid: every run" in report.output and report.output.count("xavier_normal") >= 2
+
+
+def test_a_failed_run_exits_1_after_the_summary(tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("a,b,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(40)))
+    cfg = tmp_path / "csv.yaml"
+    cfg.write_text(f"name: files\nmodel: {{depth: 2, width: 8}}\ndata: {{dataset: csv, path: {good}}}\n"
+                   f"train: {{steps: 3}}\n")
+    result = invoke("sweep", cfg, "--grid", f"data.path={good},{tmp_path / 'gone.csv'}", "-o", tmp_path,
+                    "--workers", "1", "--no-plots")
+    assert result.exit_code == 1, result.output
+    flat = " ".join(result.output.split())
+    assert "failed: path=" in flat and "gone.csv' not found" in flat
+    assert [r["status"] for r in rows(tmp_path / "sweeps" / "files" / "summary.csv")] == ["completed", "failed"]
+
+
+def _sweep_process(out: Path, *extra):
+    cmd = [sys.executable, "-m", "gradlab", "sweep", "--depth", "2..40:2", "--set", "train.steps=150",
+           "--set", "record.every=50", "-o", str(out), "--workers", "2", "--no-plots", *extra]
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="100")
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+
+
+def _wait_for_runs(folder: Path, n: int, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (folder / "runs").is_dir() and len(list((folder / "runs").iterdir())) >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the sweep made no progress")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_keeps_finished_runs_and_the_same_command_resumes_them(tmp_path, sig):
+    out = tmp_path / "cut"
+    folder = out / "sweeps" / "default"
+    proc = _sweep_process(out)
+    _wait_for_runs(folder, 4, proc)
+    os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C does: the whole process group
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    kept = sorted(p.name for p in (folder / "runs").iterdir())
+    assert 4 <= len(kept) < 38
+    assert not [p for p in folder.rglob("*") if p.name.endswith((".partial", ".tmp"))]
+    assert all((folder / "runs" / k / "summary.json").is_file() for k in kept)
+
+    again = _sweep_process(out)
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    assert f"({len(kept)} already finished)" in stderr
+    whole = _sweep_process(tmp_path / "whole")
+    whole.communicate(timeout=300)
+    assert rows(folder / "summary.csv") == rows(tmp_path / "whole" / "sweeps" / "default" / "summary.csv")
+
+
+def test_resume_option_finishes_a_saved_sweep(tmp_path):
+    result = invoke("sweep", "--depth", "2,3", *FAST, "-o", tmp_path, "--no-plots", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "sweeps" / "default"
+    (folder / "summary.csv").unlink()
+    for run in list((folder / "runs").iterdir())[:2]:
+        for f in sorted(run.rglob("*"), reverse=True):
+            f.rmdir() if f.is_dir() else f.unlink()
+        run.rmdir()
+    result = invoke("sweep", "--resume", folder, "--no-plots", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert len(rows(folder / "summary.csv")) == 4
+    bad = invoke("sweep", "--resume", folder, "--depth", "2")
+    assert bad.exit_code == 2 and "drop the other axes" in bad.output
