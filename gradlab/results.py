@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -44,12 +45,16 @@ def csv_text(columns: dict[str, np.ndarray]) -> str:
 
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Write to a temporary file beside ``path``, then rename over it: readers see all or nothing."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data.encode() if isinstance(data, str) else data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C included: leave no partial file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _json_safe(value):
