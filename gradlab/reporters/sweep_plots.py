@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..grid import label_of
-from .plots import BAD_COLOR, CMAP, MIN_DECADES, ZERO_COLOR, _edges, _figure, _log_axis, _note, layer_ticks, \
-    png_bytes
+from .plots import (BAD_COLOR, CMAP, MIN_DECADES, ZERO_COLOR, _edges, _empty, _figure, _log_axis, _note, layer_ticks,
+                    png_bytes)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -93,7 +93,7 @@ class XAxis:
             long = sum(len(t) for t in labels) > 60
             ax.set_xticks(self.positions, labels, rotation=30 if long else 0, ha="right" if long else "center")
             ax.xaxis.set_minor_locator(NullLocator())
-        else:
+        elif not self.log:  # a log axis keeps its own decade ticks
             ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=all(isinstance(v, int) for v in self.values)))
         if cells:
             edges = self.edges()
@@ -132,17 +132,19 @@ def _series(rows: list[dict], xa: XAxis, column: str) -> tuple[np.ndarray, np.nd
 
 
 def _title(fig: "Figure", summary: "SweepSummary", what: str) -> None:
-    groups = ", ".join(summary.group_axes) or "none"
-    fig.suptitle(f"{what} — sweep '{summary.name}'\n"
-                 f"{len(summary.rows)} runs; x: {summary.x_axis}; one group per value of: {groups}", fontsize=10.5)
+    groups = f"one group per value of {', '.join(summary.group_axes)}" if summary.group_axes else "one group"
+    fig.suptitle(f"{what} — sweep '{summary.name}'\n{len(summary.rows)} runs; x: {summary.x_axis}; {groups}",
+                 fontsize=10.5)
 
 
-def _legend(fig: "Figure", handles: list, group_handles: list) -> None:
-    """Groups first (at most MAX_LEGEND_GROUPS), then the marks; outside the axes, where it hides no point."""
+def _legend(ax: "Axes", handles: list, group_handles: list) -> None:
+    """Groups first (at most MAX_LEGEND_GROUPS), then the marks; right of the axes, where it hides no point
+    (a figure legend up there would run into the title)."""
     shown = group_handles[:MAX_LEGEND_GROUPS]
     if len(group_handles) > MAX_LEGEND_GROUPS:
         shown.append(_note(f"(+{len(group_handles) - MAX_LEGEND_GROUPS} more groups, not listed)"))
-    fig.legend(handles=shown + handles, loc="outside right upper", fontsize=8, frameon=False)
+    ax.legend(handles=shown + handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              fontsize=8, frameon=False)
 
 
 def _group_handle(color, label: str):
@@ -172,13 +174,16 @@ def _ratio_group(ax: "Axes", rows: list[dict], xa: XAxis, color) -> tuple[list, 
     """Draw one group's step-0 and end-of-training ratio; return its finite log10 values and the edge kinds."""
     shown, edges = [], set()
     for column, style in (("log10_ratio_grad_W_init", dict(lw=1.6, marker="o", ms=3.5, zorder=3)),
-                          ("log10_ratio_grad_W_final", dict(lw=1.0, ls="--", alpha=0.9, zorder=2))):
+                          ("log10_ratio_grad_W_final", dict(lw=1.0, ls="--", marker="o", ms=3, mfc="white",
+                                                            zorder=2))):
         x, y = _series(rows, xa, column)
         ok = np.isfinite(y)
         ax.plot(x[ok], 10.0 ** y[ok], color=color, **style)
         shown += list(y[ok])
-        edges |= {"zero"} if _edge_marks(ax, x, np.isneginf(y), False, color) else set()
-        edges |= {"inf"} if _edge_marks(ax, x, np.isposinf(y), True, color) else set()
+        if _edge_marks(ax, x, np.isneginf(y), False, color):
+            edges.add("zero")
+        if _edge_marks(ax, x, np.isposinf(y), True, color):
+            edges.add("inf")
     div = [(xa.pos(r[xa.name]), float(r["log10_ratio_grad_W_init"])) for r in rows if r["status"] == "diverged"]
     div = [(x, y) for x, y in div if math.isfinite(y)]  # an infinite one is already on the edge
     if div:
@@ -203,6 +208,8 @@ def fig_ratio(summary: "SweepSummary") -> "Figure":
         shown += values
         edges |= kinds
     _log_axis(ax, 10.0 ** np.array(shown), min_decades=MIN_DECADES)
+    if len(shown) == 3 and not edges:
+        _empty(ax, "no finished run with a finite ratio to draw")
     ax.axhline(1.0, color="0.25", lw=1.0, zorder=1)
     for t in (VANISHING, EXPLODING):
         ax.axhline(10.0 ** t, color="0.6", lw=0.8, ls=":", zorder=1)
@@ -210,8 +217,9 @@ def fig_ratio(summary: "SweepSummary") -> "Figure":
     ax.set_ylabel("‖∂L/∂W$_1$‖ / ‖∂L/∂W$_{out}$‖   (first hidden layer ÷ output layer)")
     ax.grid(True, which="major", alpha=0.3)
     marks = [Line2D([], [], color="0.3", lw=1.6, marker="o", ms=3.5, label="at step 0 (init)"),
-             Line2D([], [], color="0.3", lw=1.0, ls="--", label="at the end of training"),
-             Line2D([], [], color="0.25", lw=1.0, label="ratio 1: no change with depth"),
+             Line2D([], [], color="0.3", lw=1.0, ls="--", marker="o", ms=3, mfc="white",
+                    label="at the end of training"),
+             Line2D([], [], color="0.25", lw=1.0, label="ratio 1: first layer's gradient = output layer's"),
              Line2D([], [], color="0.6", lw=0.8, ls=":",
                     label=f"verdict thresholds $10^{{{VANISHING:+g}}}$ and $10^{{{EXPLODING:+g}}}$")]
     if "diverged" in edges:
@@ -222,7 +230,7 @@ def fig_ratio(summary: "SweepSummary") -> "Figure":
     if "inf" in edges:
         marks.append(Line2D([], [], ls="none", marker="^", color="0.5", mec="0.2", mew=0.5,
                             label="ratio ∞ (output layer's gradient exactly 0), at the top edge"))
-    _legend(fig, marks, [_group_handle(c, group_label(summary, k)) for k, c in zip(groups, colors)])
+    _legend(ax, marks, [_group_handle(c, group_label(summary, k)) for k, c in zip(groups, colors)])
     _title(fig, summary, f"Gradient ratio, first hidden layer ÷ output layer, against {xa.label}")
     return fig
 
@@ -231,12 +239,16 @@ def fig_ratio(summary: "SweepSummary") -> "Figure":
 
 
 def _layer_matrix(summary: "SweepSummary", key: tuple, xa: XAxis, n_layers: int) -> np.ndarray:
-    """(layer, x) log10 ‖∂L/∂W‖ at step 0 of one group; NaN where there is no such layer or no run."""
+    """(layer, x) log10 ‖∂L/∂W‖ at step 0 of one group: NaN where there is no such layer or no run, +inf where
+    the recorded value is not finite (NaN or ∞), so the two read differently."""
     z = np.full((n_layers, len(xa.values)), np.nan)
     for p in summary.profiles:
-        if tuple(label_of(p[n]) for n in summary.group_axes) == key:
-            with np.errstate(divide="ignore"):
-                z[int(p["layer"]) - 1, xa.values.index(p[xa.name])] = np.log10(float(p["grad_W_init"]))
+        if tuple(label_of(p[n]) for n in summary.group_axes) != key:
+            continue
+        value = float(p["grad_W_init"])
+        with np.errstate(divide="ignore"):  # 0 -> -inf, drawn as "exactly 0"
+            cell = np.inf if math.isnan(value) else np.log10(value)
+        z[int(p["layer"]) - 1, xa.values.index(p[xa.name])] = cell
     return z
 
 
@@ -248,9 +260,11 @@ def _color_range(zs: list[np.ndarray]) -> tuple[float, float]:
     return lo, hi
 
 
-def _grid_shape(n: int) -> tuple[int, int]:
-    cols = 1 if n == 1 else 2 if n <= 4 else 3
-    return math.ceil(n / cols), cols
+def _grid_shape(n: int) -> tuple[int, int, float]:
+    """(rows, columns, panel width in inches): a row for up to three panels, smaller panels for many."""
+    cols = n if n <= 3 else 2 if n == 4 else 3 if n <= 9 else 4
+    rows = math.ceil(n / cols)
+    return rows, cols, 5.2 if rows <= 2 else 4.0
 
 
 def fig_heatmaps(summary: "SweepSummary") -> "Figure":
@@ -266,10 +280,9 @@ def fig_heatmaps(summary: "SweepSummary") -> "Figure":
     vmin, vmax = _color_range(zs)
     # exact zeros (log10 = -inf) go to the "under" colour, recorded NaN/inf to "over"; absent cells stay masked
     cmap = colormaps[CMAP].with_extremes(under=ZERO_COLOR, over=BAD_COLOR, bad=(0, 0, 0, 0))
-    rows, cols = _grid_shape(len(keys))
-    fig = _figure(5.2 * cols + 1.4, 3.6 * rows + 1.6)
-    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)).ravel()
-    present = set(p["run"] for p in summary.profiles)
+    rows, cols, width = _grid_shape(len(keys))
+    fig = _figure(width * cols + 1.4, 0.7 * width * rows + 1.6)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     for i, (ax, key, z) in enumerate(zip(axes, keys, zs)):
         shown = np.where(np.isneginf(z), vmin - 1, np.where(np.isposinf(z), vmax + 1, z))
         mesh = ax.pcolormesh(xa.edges(), np.arange(0.5, n_layers + 1), np.ma.masked_invalid(shown), cmap=cmap,
@@ -277,7 +290,7 @@ def fig_heatmaps(summary: "SweepSummary") -> "Figure":
         ax.set_facecolor(MISSING_COLOR)
         ax.set_title(group_label(summary, key), fontsize=9.5)
         xa.setup(ax, cells=True)
-        ax.set_yticks(layer_ticks(n_layers, 10))
+        ax.set_yticks(layer_ticks(n_layers))
         ax.set_ylim(0.5, n_layers + 0.5)
         ax.set_ylabel("layer l   (1 = first hidden layer)" if i % cols == 0 else "")
         ax.xaxis.set_tick_params(labelbottom=i + cols >= len(keys))  # the lowest panel of each column
@@ -290,13 +303,16 @@ def fig_heatmaps(summary: "SweepSummary") -> "Figure":
     extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((zero, over), "neither")
     fig.colorbar(mesh, ax=axes[:len(keys)].tolist(), extend=extend, pad=0.02, aspect=30,
                  label="log10 ‖∂L/∂W$_l$‖ at step 0   (Frobenius norm of the weight gradient)")
-    notes = [Patch(facecolor=MISSING_COLOR, edgecolor="0.6",
-                   label="no such layer (each column's top cell is its output layer) or no finished run")]
+    notes = []
+    if any(np.isnan(z).any() for z in zs):
+        notes.append(Patch(facecolor=MISSING_COLOR, edgecolor="0.6",
+                           label="no such layer (each column's top cell is its output layer) or no finished run"))
     if zero:
         notes.append(Patch(facecolor=ZERO_COLOR, edgecolor="0.3", label="exactly 0 (log10 = −∞)"))
-    if over or any(p["run"] in present and math.isnan(p["grad_W_init"]) for p in summary.profiles):
-        notes.append(Patch(facecolor=BAD_COLOR, edgecolor="0.3", label="infinite"))
-    fig.legend(handles=notes, loc="outside lower center", ncols=len(notes), fontsize=8, frameon=False)
+    if over:
+        notes.append(Patch(facecolor=BAD_COLOR, edgecolor="0.3", label="not finite (NaN or ∞)"))
+    if notes:
+        fig.legend(handles=notes, loc="outside lower center", ncols=len(notes), fontsize=8, frameon=False)
     _title(fig, summary, f"log10 ‖∂L/∂W‖ at step 0 by layer and {xa.label}")
     return fig
 
@@ -345,13 +361,45 @@ def fig_verdicts(summary: "SweepSummary") -> "Figure":
     if crosses:
         handles.append(_diverged_handle("diverged in training (colour: verdict at step 0)"))
         handles[-1].set_color("black")
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.6 / (len(groups) + 1)),
-              ncols=len(handles), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     _title(fig, summary, f"Verdict at step 0 (vanishing / healthy / exploding) by {xa.label}")
     return fig
 
 
 # ---------------------------------------------------------------- 4. final loss
+
+
+def _loss_axis(ax: "Axes", losses: list[float]) -> None:
+    """Fix the y limits from ``losses``, so diverged runs can be placed against them: log when positive and
+    spanning decades, else linear with margins."""
+    v = np.array(losses, dtype=float)
+    if not v.size:
+        return
+    lo, hi = float(v.min()), float(v.max())
+    if lo > 0 and hi > 20 * lo:
+        _log_axis(ax, v)
+    else:
+        pad = 0.08 * (hi - lo) or 0.1 * abs(hi) or 0.5
+        ax.set_ylim(lo - pad, hi + pad)
+
+
+def _diverged_losses(ax: "Axes", diverged: list[tuple[float, float]]) -> list:
+    """Diverged runs as red × at their last loss, or as ▲ on the top edge when it is off the scale (it is
+    usually astronomically large) or not finite; return the legend entries for the marks drawn."""
+    from matplotlib.lines import Line2D
+
+    bottom, top = ax.get_ylim()
+    x = np.array([p[0] for p in diverged], dtype=float)
+    y = np.array([p[1] for p in diverged], dtype=float)
+    inside = np.isfinite(y) & (y >= bottom) & (y <= top)
+    marks = []
+    if inside.any():
+        ax.plot(x[inside], y[inside], ls="none", marker="x", ms=7, mew=1.8, color=DIVERGED_COLOR, zorder=4)
+        marks.append(_diverged_handle("diverged run (at its last loss)"))
+    if _edge_marks(ax, x, ~inside, True, DIVERGED_COLOR):
+        marks.append(Line2D([], [], ls="none", marker="^", ms=7, color=DIVERGED_COLOR, mec="0.2", mew=0.5,
+                            label="diverged run, last loss off the scale or not finite (top edge)"))
+    return marks
 
 
 def fig_final_loss(summary: "SweepSummary") -> "Figure":
@@ -368,27 +416,15 @@ def fig_final_loss(summary: "SweepSummary") -> "Figure":
         ax.plot(x[ok], y[ok], color=color, lw=1.6, marker="o", ms=3.5)
         finite += list(y[ok])
     diverged = [(xa.pos(r[xa.name]), float(r["final_loss"])) for r in summary.rows if r["status"] == "diverged"]
-    if not finite:  # every run diverged: their last losses are all there is to scale by
-        finite = [y for _, y in diverged if math.isfinite(y)]
-    ok = np.array([v for v in finite if v > 0])
-    if ok.size == len(finite) and ok.size and ok.max() > 20 * ok.min():  # spans decades: log
-        _log_axis(ax, ok)
-    if diverged:
-        # A diverged run's last loss is usually astronomically large: above the view it goes on the top edge.
-        bottom, top = ax.get_ylim()
-        inside = [(x, y) for x, y in diverged if math.isfinite(y) and bottom <= y <= top]
-        outside = [x for x, y in diverged if not (math.isfinite(y) and bottom <= y <= top)]
-        style = dict(ls="none", marker="x", ms=7, mew=1.8, color=DIVERGED_COLOR, zorder=4)
-        if inside:
-            ax.plot(*zip(*inside), **style)
-        if outside:
-            ax.plot(outside, [0.97] * len(outside), transform=ax.get_xaxis_transform(), clip_on=False, **style)
+    # every run diverged: their last losses are all there is to scale by
+    _loss_axis(ax, finite or [y for _, y in diverged if math.isfinite(y)])
+    marks = _diverged_losses(ax, diverged) if diverged else []
+    if not (finite or diverged):
+        _empty(ax, "no finished run to draw")
     xa.setup(ax)
     ax.set_ylabel("loss at the last training step")
     ax.grid(True, which="major", alpha=0.3)
-    marks = [_diverged_handle("diverged run (at its last loss; on the top edge when off the scale)")] \
-        if diverged else []
-    _legend(fig, marks, [_group_handle(c, group_label(summary, k)) for k, c in zip(groups, colors)])
+    _legend(ax, marks, [_group_handle(c, group_label(summary, k)) for k, c in zip(groups, colors)])
     _title(fig, summary, f"Final training loss against {xa.label}")
     return fig
 
@@ -413,9 +449,7 @@ def write_sweep_plots(summary: "SweepSummary", out_dir: str | Path) -> list[Path
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, make in FIGURES.items():
-        path = out_dir / name
+    paths = [out_dir / name for name in FIGURES]
+    for path, make in zip(paths, FIGURES.values()):
         atomic_write(path, png_bytes(make(summary)))
-        paths.append(path)
     return paths
