@@ -105,7 +105,9 @@ def _sweep_process(out: Path, *extra):
 def _wait_for_runs(folder: Path, n: int, proc, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (folder / "runs").is_dir() and len(list((folder / "runs").iterdir())) >= n:
+        # only finished runs: a run being written is a hidden staging directory until its rename
+        if (folder / "runs").is_dir() and len([p for p in (folder / "runs").iterdir()
+                                                if not p.name.startswith(".")]) >= n:
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)

@@ -57,8 +57,15 @@ def _fmt(v: float, spec: str = "+.1f") -> str:
     return format(v, spec)
 
 
-def _ends(rows: list[dict], key: str, spec: str) -> str:
-    return f"{_fmt(rows[0][key], spec)} → {_fmt(rows[-1][key], spec)}" if len(rows) > 1 else _fmt(rows[0][key], spec)
+def evidence(row: dict) -> float:
+    """The log10 first/last ratio that decided the verdict: of ‖∇W‖ or of ‖∂L/∂h‖, whichever is further from 0."""
+    ratios = [r for r in (row["log10_ratio_grad_W_init"], row["log10_ratio_signal_init"]) if not math.isnan(r)]
+    return max(ratios, key=abs) if ratios else math.nan
+
+
+def _ends(rows: list[dict]) -> str:
+    first, last = evidence(rows[0]), evidence(rows[-1])
+    return f"{_fmt(first)} → {_fmt(last)}" if len(rows) > 1 else _fmt(first)
 
 
 def group_table(summary: SweepSummary) -> Table:
@@ -68,8 +75,9 @@ def group_table(summary: SweepSummary) -> Table:
     shape = " × ".join(f"{axis_title(a.name)} ({len(a.values)})" for a in summary.axes)
     table = Table(title=f"{summary.name}: {len(summary.rows)} runs over {shape}", box=box.SIMPLE_HEAD,
                   padding=(0, 1), pad_edge=False,
-                  caption=f"log10 ratio: log10 of the first layer's ‖∇W‖ over the output layer's at step 0, "
-                          f"at the smallest and the largest {axis_title(x)}", caption_justify="left")
+                  caption=f"log10 ratio: first layer over output layer at step 0, of ‖∇W‖ or ‖∂L/∂h‖ (whichever "
+                          f"decided the verdict), at the smallest and the largest {axis_title(x)}",
+                  caption_justify="left")
     for name in others:
         table.add_column(axis_title(name), style="bold", no_wrap=True)
     table.add_column("runs", justify="right")
@@ -78,7 +86,7 @@ def group_table(summary: SweepSummary) -> Table:
     table.add_column("diverged", justify="right")
     for key, rows in summary.groups().items():
         diverged = sum(r["status"] == "diverged" for r in rows)
-        table.add_row(*key, str(len(rows)), _span_text(rows, x), _ends(rows, "log10_ratio_grad_W_init", "+.1f"),
+        table.add_row(*key, str(len(rows)), _span_text(rows, x), _ends(rows),
                       Text(str(diverged), "bold magenta" if diverged else "dim"))
     return table
 

@@ -1,0 +1,64 @@
+"""Wall time of the default depth sweep, `gradlab sweep --depth 2..50`, with 1 and 2 workers.
+
+Each measurement is a whole `gradlab` process writing into a fresh directory (nothing to resume), plots
+included, as a user would run it. Prints a table and writes JSON.
+
+    python benchmarks/sweep.py [--repeats 3] [--json benchmarks/results/sweep.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def one_sweep(workers: int, extra: list[str]) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "gradlab", "sweep", "--depth", "2..50", "--workers", str(workers),
+               "-o", out, *extra]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-plots", action="store_true", help="time the runs without drawing the plots")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/sweep.json"))
+    args = parser.parse_args()
+    extra = ["--no-plots"] if args.no_plots else []
+
+    times: dict[int, list[float]] = {w: [] for w in args.workers}
+    for _ in range(args.repeats):  # alternate, so that drift in the machine's load hits every setting alike
+        for w in args.workers:
+            times[w].append(one_sweep(w, extra))
+    medians = {w: statistics.median(t) for w, t in times.items()}
+    base = medians[args.workers[0]]
+    print(f"default sweep, gradlab sweep --depth 2..50 (98 runs){' without plots' if extra else ''}; "
+          f"median of {args.repeats}")
+    print(f"{'workers':>8} {'median s':>9} {'min s':>7} {'speed-up':>9}")
+    for w in args.workers:
+        print(f"{w:>8} {medians[w]:>9.2f} {min(times[w]):>7.2f} {base / medians[w]:>8.2f}x")
+    report = {"benchmark": "sweep", "command": "gradlab sweep --depth 2..50", "plots": not extra,
+              "repeats": args.repeats, "seconds": times, "median_s": medians,
+              "speedup": {w: base / m for w, m in medians.items()},
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "python": platform.python_version()},
+              "date": time.strftime("%Y-%m-%d")}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
