@@ -553,18 +553,19 @@ def png_bytes(fig: "Figure") -> bytes:
     return buf.getvalue()
 
 
-def write_plots(result: "RunResult", out_dir: str | Path) -> list[Path]:
-    """Render every figure in ``FIGURES`` into ``out_dir`` (created if needed), each file written atomically.
-
-    Returns the paths written, in ``FIGURES`` order.
-    """
+def write_figures(figures: dict[str, Callable], data, out_dir: str | Path) -> list[Path]:
+    """Render each ``name -> make(data)`` figure into ``out_dir`` (created if needed), each file written
+    atomically. Returns the paths written, in ``figures`` order."""
     from ..results import atomic_write
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, make in FIGURES.items():
-        path = out_dir / name
-        atomic_write(path, png_bytes(make(result)))
-        paths.append(path)
+    paths = [out_dir / name for name in figures]
+    for path, make in zip(paths, figures.values()):
+        atomic_write(path, png_bytes(make(data)))
     return paths
+
+
+def write_plots(result: "RunResult", out_dir: str | Path) -> list[Path]:
+    """Every figure of a run (``FIGURES``) into ``out_dir``; returns the paths."""
+    return write_figures(FIGURES, result, out_dir)

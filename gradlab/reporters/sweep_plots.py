@@ -19,7 +19,7 @@ import numpy as np
 
 from ..grid import label_of
 from .plots import (BAD_COLOR, CMAP, MIN_DECADES, ZERO_COLOR, _edges, _empty, _figure, _log_axis, _note, layer_ticks,
-                    png_bytes)
+                    write_figures)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -441,15 +441,5 @@ FIGURES: dict[str, Callable[["SweepSummary"], "Figure"]] = {
 
 
 def write_sweep_plots(summary: "SweepSummary", out_dir: str | Path) -> list[Path]:
-    """Render every figure in ``FIGURES`` into ``out_dir`` (created if needed), each file written atomically.
-
-    Returns the paths written, in ``FIGURES`` order.
-    """
-    from ..results import atomic_write
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / name for name in FIGURES]
-    for path, make in zip(paths, FIGURES.values()):
-        atomic_write(path, png_bytes(make(summary)))
-    return paths
+    """Every figure of a sweep (``FIGURES``) into ``out_dir``; returns the paths."""
+    return write_figures(FIGURES, summary, out_dir)
