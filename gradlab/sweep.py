@@ -23,6 +23,7 @@ import yaml
 
 from .config import ExperimentConfig, build_config, read_yaml
 from .errors import ConfigError, GradlabError, ResultsError, UsageError
+from .executors import execute, stop_now
 from .grid import Axis, expand, label_of, make_axis, merge_axes
 from .results import atomic_write, config_hash, csv_text, load_run, write_run
 
@@ -111,7 +112,10 @@ def make_sweep(config_path: Optional[Path], axes: list[Axis], overrides: tuple[s
             raise ConfigError([f"{source}:{line} sweep: must map config paths to values, "
                                f"e.g. sweep: {{model.depth: 2..50, model.init: [xavier_normal, he_normal]}}"],
                               source)
-        file_axes = [make_axis(k, v, f"{source}:{lines.get(('sweep', k), '?')} sweep.{k}") for k, v in section.items()]
+        file_axes = [make_axis(k, v, f"{source}:{lines.get(('sweep', k), '?')} sweep.{k}")
+                     for k, v in section.items()]
+    if name is not None:  # validated like the config's name, as it becomes a directory name
+        overrides = (*overrides, f"name={name}")
     base = build_config(data, source, lines, overrides)  # the file and --set are checked before any axis
     pinned = {o.partition("=")[0].strip() for o in overrides}
     for axis in axes:
@@ -128,8 +132,7 @@ def make_sweep(config_path: Optional[Path], axes: list[Axis], overrides: tuple[s
     if not axes:
         raise UsageError(f"{source}: nothing to sweep; give an axis, e.g. --depth 2..50 or "
                          f"--grid model.width=16,64,256, or a sweep: section in the config")
-    plain = base.model_dump(mode="json")
-    return Sweep(name or base.name, plain, axes, source)
+    return Sweep(base.name, base.model_dump(mode="json"), axes, source)
 
 
 def sweep_dir(root: Path, name: str) -> Path:
@@ -195,11 +198,19 @@ def run_sweep(sweep: Sweep, root: Path, make_executor: Callable[[], Any],
     atomic_write(folder / SPEC_FILE, yaml.safe_dump(sweep.to_spec(), sort_keys=False))
     runs, failed = folder / "runs", folder / "failed"
     todo: dict[str, tuple[ExperimentConfig, dict]] = {}
-    for config, point in zip(configs, sweep.labelled_points()):
-        key = run_key(config)
-        if not (runs / key / "summary.json").is_file():
-            todo.setdefault(key, (config, point))
-    progress = Progress(total=len(configs), skipped=len(configs) - len(todo))
+    keys = [run_key(c) for c in configs]
+    progress = Progress(total=len(set(keys)))  # two grid points with one resolved config are one run
+    seen: set[str] = set()
+    for key, config, point in zip(keys, configs, sweep.labelled_points()):
+        if key in seen:
+            continue
+        seen.add(key)
+        done = runs / key / "summary.json"
+        if done.is_file():  # finished by an earlier, interrupted or smaller, sweep: counted, not re-run
+            progress.skipped += 1
+            _count(progress.counts, json.loads(done.read_text()))
+        else:
+            todo[key] = (config, point)
     progress.done = progress.skipped
     if on_progress:
         on_progress(progress, None, None)
@@ -213,7 +224,7 @@ def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, 
     clean = False
     try:
         with _Signals():
-            pending = {executor.submit(_task(), config.model_dump_json()): (key, config, point)
+            pending = {executor.submit(execute, config.model_dump_json()): (key, config, point)
                        for key, (config, point) in todo.items()}
             while pending:
                 finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -241,8 +252,6 @@ def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, 
                         on_progress(progress, point, summary)
         clean = True
     except KeyboardInterrupt:
-        from .executors import stop_now
-
         stop_now(executor)
         raise SweepInterrupted(f"interrupted: {progress.done} of {progress.total} runs are finished and kept; "
                                f"run the same command again to finish the other {progress.total - progress.done}"
@@ -252,10 +261,6 @@ def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, 
             executor.shutdown(wait=True)
 
 
-def _task():
-    from .executors import execute
-
-    return execute
 
 
 # -- collecting ------------------------------------------------------------------------------------------------
