@@ -167,7 +167,9 @@ class ModelConfig(Strict):
     width: Union[int, list[int]] = Field(64, description="units per hidden layer, or one per layer")
     activation: ActivationSpec = ActivationSpec()
     init: InitSpec = InitSpec()
-    bias_init: float = Field(0.0, description="constant value of every bias at init")
+    bias_init: float = Field(0.0, description="mean value of every bias at init")
+    bias_std: float = Field(0.0, ge=0, description="std of the biases at init, N(bias_init, bias_std²): σ_b of "
+                                                  "mean-field theory")
     batchnorm: BatchNormConfig = BatchNormConfig()
     residual: ResidualConfig = ResidualConfig()
     loss: LossName = "softmax_cross_entropy"

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import __version__
+from . import __version__, theory
 from .config import ExperimentConfig
 from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
@@ -157,6 +157,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
         layers[c] = layers[c].astype(int)
     result = RunResult(config, steps, layers, {})
     result.summary = summarize(result, status, bad_step, bad_layer, total, model, time.perf_counter() - t0)
+    result.summary["theory"] = theory.summary(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
+                                              result.profile("signal", 0))
     return result
 
 

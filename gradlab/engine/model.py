@@ -33,7 +33,7 @@ class MLP(Sequential):
 
     def __init__(self, n_in: int, n_out: int, widths: list[int], rng: np.random.Generator, *,
                  activation: str = "relu", activation_params: dict | None = None,
-                 init: str = "xavier_normal", init_params: dict | None = None, bias_init: float = 0.0,
+                 init: str = "xavier_normal", init_params: dict | None = None, bias_init: float = 0.0, bias_std: float = 0.0,
                  batchnorm: str | None = None, bn_momentum: float = 0.1, bn_eps: float = 1e-5,
                  residual_every: int | None = None, noise_rng: np.random.Generator | None = None,
                  dtype=np.float64):
@@ -41,7 +41,10 @@ class MLP(Sequential):
 
         def linear(fan_in, fan_out):
             W = INITIALIZERS[init](fan_in, fan_out, rng, **(init_params or {})).astype(dtype)
-            return Linear(W, np.full(fan_out, bias_init, dtype))
+            b = np.full(fan_out, bias_init, dtype)
+            if bias_std > 0:  # drawn only when asked, so that runs without it keep their random stream
+                b += rng.normal(0.0, bias_std, fan_out).astype(dtype)
+            return Linear(W, b)
 
         self.units: list[HiddenUnit] = []
         hidden: list[list[Layer]] = []
@@ -88,5 +91,6 @@ def build_model(model_cfg, n_in: int, n_out: int, rng: np.random.Generator,
     return MLP(n_in, n_out, model_cfg.widths, rng,
                activation=model_cfg.activation.name, activation_params=model_cfg.activation.params,
                init=model_cfg.init.name, init_params=model_cfg.init.params, bias_init=model_cfg.bias_init,
+               bias_std=model_cfg.bias_std,
                batchnorm=bn.position if bn.enabled else None, bn_momentum=bn.momentum, bn_eps=bn.eps,
                residual_every=res.every if res.enabled else None, noise_rng=noise_rng, dtype=dtype)

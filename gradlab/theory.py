@@ -1,0 +1,333 @@
+"""Mean-field predictions for deep MLPs at initialization (Poole et al. 2016; Schoenholz et al. 2017).
+
+Take hidden layers with weights W ~ (0, σ_w²/fan_in), biases ~ N(b, σ_b²) and activation φ. In the wide limit
+the pre-activations h of a layer are Gaussian, N(b, q), and
+
+    q_{l+1} = σ_w² · E[φ(h_l)²] + σ_b²          (the length map; its fixed point is q*)
+    χ_l     = σ_w² · E[φ′(h_l)²]                (the factor by which ‖∂L/∂h‖² grows going down one layer)
+
+χ₁ = χ at q*. χ₁ < 1: ordered, gradients vanish; χ₁ > 1: chaotic, they explode; χ₁ = 1: the critical line.
+The depth scale is ξ = −1/ln χ₁ (negative: explosion over 1/|ln χ₁| layers).
+
+Every expectation is a quadrature on the activation's own ``forward`` and ``grad`` (no per-activation
+formulas): Gauss–Legendre on each side of the kink at h = 0 that every rectifier in the registry has, over
+±12 standard deviations. A kink inside a Gauss–Hermite rule makes it converge only algebraically; split
+at the kink, each piece is smooth and the rule converges exponentially (≈1e-15 for the registry).
+
+Where it does not apply, and the functions say so:
+- residual blocks (the skip adds the identity to every layer's Jacobian) and BatchNorm (batch statistics
+  couple the samples; see ``batchnorm_rate`` for the rate they cause instead);
+- stochastic activations (rrelu, noisy_relu draw noise while training);
+- finite width: the measured profile fluctuates around the prediction by about √(2/width) per layer;
+- after step 0: training correlates the weights with the data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from .engine.activations import ACTIVATIONS, Activation
+from .engine.initializers import VARIANCE
+
+NODES = 96
+SPAN = 12.0  # standard deviations each side: the Gaussian mass beyond is below 1e-32
+_X, _W = np.polynomial.legendre.leggauss(NODES)
+_PDF = 1.0 / math.sqrt(2.0 * math.pi)
+CRITICAL_TOL = 1e-6  # |χ₁ - 1| below this is the critical line
+STOCHASTIC = {"rrelu", "noisy_relu"}
+
+
+def activation(name: str, **params: float) -> Activation:
+    """An activation from the registry, used in eval mode (deterministic)."""
+    return ACTIVATIONS[name](**params)
+
+
+def gaussian_expectation(fn: Callable[[np.ndarray], np.ndarray], mean=0.0, var=1.0) -> np.ndarray:
+    """E[fn(h)] for h ~ N(mean, var), elementwise over broadcast ``mean`` and ``var`` arrays.
+
+    The integral is split at h = 0, where the registry's activations have their kinks.
+    """
+    mean, var = np.broadcast_arrays(np.asarray(mean, dtype=float), np.asarray(var, dtype=float))
+    sd = np.sqrt(var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cut = np.where(sd > 0, np.clip(-mean / sd, -SPAN, SPAN), 0.0)
+    total = np.zeros(mean.shape)
+    for lo, hi in ((np.full(mean.shape, -SPAN), cut), (cut, np.full(mean.shape, SPAN))):
+        half = (hi - lo)[..., None] / 2
+        z = (hi + lo)[..., None] / 2 + half * _X
+        h = mean[..., None] + sd[..., None] * z
+        total += np.sum(_W * fn(h) * np.exp(-0.5 * z * z), axis=-1) * half[..., 0]
+    return total * _PDF
+
+
+def length_map(act: Activation, q, sigma_w2, sigma_b2=0.0, bias=0.0):
+    """q_{l+1} from q_l: σ_w² E[φ(h)²] + σ_b², h ~ N(bias, q)."""
+    return sigma_w2 * gaussian_expectation(lambda h: act.forward(h) ** 2, bias, q) + sigma_b2
+
+
+def chi(act: Activation, q, sigma_w2, bias=0.0):
+    """σ_w² E[φ′(h)²], h ~ N(bias, q): the per-layer factor of ‖∂L/∂h‖²."""
+    return sigma_w2 * gaussian_expectation(lambda h: act.grad(h) ** 2, bias, q)
+
+
+@dataclass
+class FixedPoint:
+    """q* of the length map, with how it was reached.
+
+    ``kind``: ``geometric`` (converged to ``tol``); ``power-law`` (each step nearly as large as the last, the
+    critical slow approach, e.g. q_l ≈ 1/(2l) for tanh at σ_w² = 1, σ_b² = 0: ``q`` is then extrapolated from
+    the iterates at n/4, n/2 and n, assuming q_l − q* ∝ l^−p, and ``last_iterate`` is where the iteration
+    stopped); or ``unbounded`` (q grows without limit, e.g. ReLU with σ_w² > 2: ``q`` is inf).
+    """
+
+    q: float
+    kind: str
+    iterations: int
+    last_iterate: float
+
+    @property
+    def converged(self) -> bool:
+        return self.kind == "geometric"
+
+
+def fixed_point(act: Activation, sigma_w2: float, sigma_b2: float = 0.0, bias: float = 0.0, q0: float = 1.0,
+                tol: float = 1e-13, max_iter: int = 2000) -> FixedPoint:
+    """Iterate the length map from ``q0`` (the input layer's variance) to its fixed point."""
+    history = [float(q0)]
+    for i in range(1, max_iter + 1):
+        q = float(length_map(act, history[-1], sigma_w2, sigma_b2, bias))
+        if not math.isfinite(q) or q > 1e300:
+            return FixedPoint(math.inf, "unbounded", i, q)
+        history.append(q)
+        if abs(q - history[-2]) <= tol * max(q, 1e-300):
+            return FixedPoint(q, "geometric", i, q)
+    n = max_iter
+    d1, d2 = history[n // 2] - history[n // 4], history[n] - history[n // 2]
+    if d2 == 0:
+        return FixedPoint(history[n], "geometric", n, history[n])
+    r = d2 / d1 if d1 != 0 else math.inf
+    if not 0 < r < 1:  # the steps are not shrinking: q runs off (e.g. linearly, ReLU at σ_w² = 2 with σ_b² > 0)
+        return FixedPoint(math.inf, "unbounded", n, history[n])
+    if d2 < 0 and float(length_map(act, 0.0, sigma_w2, sigma_b2, bias)) == 0.0 \
+            and float(chi(act, 0.0, sigma_w2, bias)) <= 1.0 + CRITICAL_TOL:
+        # q = 0 is a fixed point, marginally attracting (the map's slope there is χ at q = 0 ≤ 1), and the
+        # iterates fall towards it: that is the limit, though they approach it only like 1/l
+        return FixedPoint(0.0, "power-law", n, history[n])
+    q_star = history[n] + d2 * r / (1 - r)
+    return FixedPoint(max(q_star, 0.0), "power-law", n, history[n])
+
+
+def depth_scale(chi1: float) -> float:
+    """ξ = −1/ln χ₁: the number of layers over which ‖∂L/∂h‖² changes by a factor e (negative: grows)."""
+    if chi1 <= 0:
+        return 0.0
+    return math.inf if abs(chi1 - 1.0) < CRITICAL_TOL else -1.0 / math.log(chi1)
+
+
+def regime(chi1: float) -> str:
+    if abs(chi1 - 1.0) < CRITICAL_TOL:
+        return "critical"
+    return "ordered (vanishing)" if chi1 < 1 else "chaotic (exploding)"
+
+
+def chi1(act: Activation, sigma_w2: float, sigma_b2: float = 0.0, bias: float = 0.0, q0: float = 1.0) -> float:
+    """χ at the fixed point q*. Where q* is unbounded, at the last finite iterate (for positively homogeneous
+    activations such as ReLU, χ does not depend on q)."""
+    fp = fixed_point(act, sigma_w2, sigma_b2, bias, q0)
+    q = fp.q if math.isfinite(fp.q) else 1e12
+    return float(chi(act, q, sigma_w2, bias))
+
+
+def critical_sigma_w2(act: Activation, sigma_b2: float = 0.0, bias: float = 0.0) -> float:
+    """The σ_w² at which χ₁ = 1 for this σ_b².
+
+    Solved jointly rather than by iterating to q*, which creeps near the critical line: χ = 1 gives
+    σ_w²(q) = 1 / E[φ′(h)²], and q* is then the root of σ_w²(q) E[φ(h)²] + σ_b² − q over q > 0 (found on a log
+    grid, then by bisection). Where there is none, q* is unbounded and the limit is returned (2 for ReLU).
+    """
+    def residual(q):
+        sw2 = 1.0 / gaussian_expectation(lambda h: act.grad(h) ** 2, bias, q)
+        return sw2, sw2 * gaussian_expectation(lambda h: act.forward(h) ** 2, bias, q) + sigma_b2 - q
+
+    qs = np.logspace(-16, 12, 281)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sw2, f = residual(qs)
+    ok = np.isfinite(f) & np.isfinite(sw2)
+    qs, sw2, f = qs[ok], sw2[ok], f[ok]
+    if not qs.size:
+        return math.nan
+    if abs(f[0]) <= 1e-6 * qs[0]:  # q* = 0 (e.g. tanh with σ_b² = 0): σ_w² = 1/φ′(0)²
+        return float(sw2[0])
+    change = np.nonzero(np.sign(f[1:]) != np.sign(f[:-1]))[0]
+    if not change.size:
+        return float(sw2[-1])
+    a, b = math.log(qs[change[0]]), math.log(qs[change[0] + 1])
+    fa = f[change[0]]
+    while b - a > 1e-13:
+        m = 0.5 * (a + b)
+        fm = float(residual(math.exp(m))[1])
+        a, b, fa = (m, b, fm) if np.sign(fm) == np.sign(fa) else (a, m, fa)
+    return float(residual(math.exp(0.5 * (a + b)))[0])
+
+
+def chi1_grid(act: Activation, sigma_w2, sigma_b2, bias: float = 0.0, q0: float = 1.0,
+              max_iter: int = 1500, tol: float = 1e-12) -> np.ndarray:
+    """χ₁ over broadcast arrays of σ_w² and σ_b², iterating every cell's length map at once (for the phase
+    diagram). Cells still creeping after ``max_iter`` (a band along the critical line) use their last
+    iterate; the line itself comes from ``critical_sigma_w2``, which is exact."""
+    sw2, sb2 = np.broadcast_arrays(np.asarray(sigma_w2, dtype=float), np.asarray(sigma_b2, dtype=float))
+    q = np.full(sw2.shape, float(q0))
+    active = np.ones(sw2.shape, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(max_iter):
+            if not active.any():
+                break
+            nxt = length_map(act, q[active], sw2[active], sb2[active], bias)
+            nxt = np.minimum(nxt, 1e12)  # unbounded: χ no longer depends on q for the rectifiers that get here
+            done = np.abs(nxt - q[active]) <= tol * np.maximum(nxt, 1e-300)
+            q[active] = nxt
+            active.flat[np.flatnonzero(active)[done]] = False
+    return chi(act, q, sw2, bias)
+
+
+def critical_line(act: Activation, sigma_b2_values, bias: float = 0.0) -> np.ndarray:
+    """σ_w² on the critical line χ₁ = 1, for each σ_b²."""
+    return np.array([critical_sigma_w2(act, float(sb2), bias) for sb2 in np.atleast_1d(sigma_b2_values)])
+
+
+def batchnorm_rate(act: Activation) -> float:
+    """Per-layer factor of ‖∂L/∂h‖² with BatchNorm before the activation, in the wide, large-batch limit:
+    E[φ′(z)²] / Var[φ(z)], z ~ N(0, 1) (Yang et al. 2019). π/(π−1) ≈ 1.467 for ReLU, 1 for linear; any σ_w
+    cancels, so no init avoids it. Small batches make it larger."""
+    second = gaussian_expectation(lambda h: act.grad(h) ** 2)
+    mean = gaussian_expectation(act.forward)
+    var = gaussian_expectation(lambda h: act.forward(h) ** 2) - mean**2
+    return float(second / var)
+
+
+# -- a config's prediction ----------------------------------------------------------------------------------
+
+@dataclass
+class Prediction:
+    """The mean-field profile of a model config at step 0. Layers are numbered as everywhere in gradlab:
+    1..depth hidden, depth+1 the output layer. ``log10_signal`` is log10 ‖∂L/∂h_l‖ relative to the output
+    layer's (0 at the output layer)."""
+
+    applies: bool
+    reason: str
+    sigma_w2: list[float] = field(default_factory=list)  # per layer 1..depth+1
+    sigma_b2: float = 0.0
+    bias: float = 0.0
+    q: list[float] = field(default_factory=list)  # per hidden layer
+    chi: list[float] = field(default_factory=list)  # per hidden layer l: ‖δ_l‖² / ‖δ_{l+1}‖²
+    log10_signal: list[float] = field(default_factory=list)  # per layer 1..depth+1
+    fixed: Optional[FixedPoint] = None
+    chi1: float = math.nan
+
+    @property
+    def depth_scale(self) -> float:
+        return depth_scale(self.chi1)
+
+    @property
+    def regime(self) -> str:
+        return regime(self.chi1) if math.isfinite(self.chi1) else "n/a"
+
+
+def _not_applicable(model) -> str:
+    if model.residual.enabled:
+        return "residual blocks add the identity to every layer's Jacobian"
+    if model.batchnorm.enabled:
+        return "BatchNorm couples the samples of a batch (see the BatchNorm rate instead)"
+    if model.activation.name in STOCHASTIC:
+        return f"{model.activation.name} draws noise while training"
+    return ""
+
+
+def predict(model, n_in: int, input_second_moment: float = 1.0) -> Prediction:
+    """The step-0 prediction for a ``ModelConfig`` (read by attribute) with ``n_in`` inputs whose mean square
+    is ``input_second_moment`` (1 for the standardized datasets)."""
+    reason = _not_applicable(model)
+    if reason:
+        return Prediction(False, reason)
+    act = activation(model.activation.name, **model.activation.params)
+    widths = [n_in, *model.widths]
+    variance = VARIANCE[model.init.name]
+    # σ_w² of layer l = Var(W) · fan_in; the output layer's fan_out does not matter for ‖∂L/∂h‖ below it
+    sw2 = [variance(i, o, **model.init.params) * i for i, o in zip(widths, [*widths[1:], widths[-1]])]
+    sb2, b = model.bias_std**2, model.bias_init
+    q = [sw2[0] * input_second_moment + sb2]
+    for l in range(1, len(model.widths)):
+        q.append(float(length_map(act, q[-1], sw2[l], sb2, b)))
+    chis = [float(chi(act, q_l, sw2[l + 1], b)) for l, q_l in enumerate(q)]
+    with np.errstate(divide="ignore"):
+        steps = 0.5 * np.log10(np.asarray(chis))
+    log10_signal = [*np.cumsum(steps[::-1])[::-1].tolist(), 0.0]
+    hidden_sw2 = sw2[len(sw2) // 2]  # the bulk of the net: equal-width hidden layers share one σ_w²
+    fp = fixed_point(act, hidden_sw2, sb2, b, q[0])
+    c1 = float(chi(act, fp.q if math.isfinite(fp.q) else 1e12, hidden_sw2, b))
+    return Prediction(True, "", sw2, sb2, b, q, chis, log10_signal, fp, c1)
+
+
+def middle_layers(depth: int) -> tuple[int, int]:
+    """Hidden layers lo..hi (inclusive, 1-based) used to fit a per-layer factor: the middle half, away from
+    the input layer's and the output layer's boundary effects; at least 3 layers when depth allows."""
+    lo, hi = 1 + depth // 4, depth - depth // 4
+    if hi - lo < 2:
+        lo, hi = 1, depth
+    return lo, hi
+
+
+def fitted_factor(log10_signal: np.ndarray, depth: int) -> float:
+    """The per-layer factor of ‖∂L/∂h‖² from a least-squares slope of log10 ‖∂L/∂h_l‖ over the middle layers
+    (index 0 = layer 1). NaN when fewer than 3 finite values."""
+    lo, hi = middle_layers(depth)
+    layers = np.arange(lo, hi + 1)
+    y = np.asarray(log10_signal, dtype=float)[lo - 1:hi]
+    ok = np.isfinite(y)
+    if ok.sum() < 3:
+        return math.nan
+    slope = np.polyfit(layers[ok], y[ok], 1)[0]  # log10 ‖δ‖ per layer upward; going down multiplies ‖δ‖² by χ
+    return float(10.0 ** (-2.0 * slope))
+
+
+def threshold_depth(pred: Prediction, threshold: float = 1e-6) -> float:
+    """Layers below the output at which the predicted ‖∂L/∂h‖ ratio first falls below ``threshold``
+    (ordered) or rises above 1/threshold (chaotic); beyond the config's depth it is extrapolated with χ₁."""
+    target = math.log10(threshold)
+    profile = pred.log10_signal[::-1]  # from the output layer down
+    for n, value in enumerate(profile):
+        if value <= target or value >= -target:
+            return float(n)
+    if not math.isfinite(pred.chi1) or abs(pred.chi1 - 1) < CRITICAL_TOL or pred.chi1 <= 0:
+        return math.inf if pred.chi1 > 0 else float(len(profile))
+    per_layer = 0.5 * math.log10(pred.chi1)
+    last = profile[-1]
+    bound = target if per_layer < 0 else -target
+    return len(profile) - 1 + (bound - last) / per_layer
+
+
+def summary(model, n_in: int, input_second_moment: float, measured_signal: np.ndarray) -> dict:
+    """Theory beside measurement for a run's summary: the prediction (when it applies), the BatchNorm rate
+    (BatchNorm before the activation, no residual), and the per-layer factors of ‖∂L/∂h‖², predicted and
+    measured, fitted over the same middle layers. ``measured_signal`` is ‖∂L/∂h_l‖ at step 0, layers 1..depth+1."""
+    depth = len(model.widths)
+    pred = predict(model, n_in, input_second_moment)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        measured = np.log10(np.asarray(measured_signal, dtype=float) / measured_signal[-1])
+    out = {"applies": pred.applies, "reason": pred.reason, "middle_layers": list(middle_layers(depth)),
+           "measured_factor": fitted_factor(measured, depth), "predicted_factor": math.nan}
+    if pred.applies:
+        fp = pred.fixed
+        out.update(sigma_w2=pred.sigma_w2[len(pred.sigma_w2) // 2], sigma_b2=pred.sigma_b2, bias=pred.bias,
+                   q_star=fp.q, q_star_kind=fp.kind, chi1=pred.chi1, regime=pred.regime,
+                   depth_scale=pred.depth_scale, predicted_factor=fitted_factor(np.asarray(pred.log10_signal), depth),
+                   predicted_log10_signal=pred.log10_signal)
+    elif model.batchnorm.enabled and model.batchnorm.position == "before" and not model.residual.enabled \
+            and model.activation.name not in STOCHASTIC:
+        rate = batchnorm_rate(activation(model.activation.name, **model.activation.params))
+        out.update(batchnorm_rate=rate, predicted_factor=rate)
+    return out
