@@ -232,6 +232,63 @@ def _run_sweep(spec, root: Path, workers: Optional[int], scheduler: Optional[str
         return run_sweep(spec, root, make, show)
 
 
+@app.command("theory")
+def theory_(
+    config: Annotated[Optional[Path], typer.Argument(
+        help="YAML experiment config; without one, a deep net of equal width built from the flags.")] = None,
+    overrides: SetOption = [],  # noqa: B006
+    activation: Annotated[Optional[str], typer.Option(help="Activation, e.g. [bold]tanh[/].")] = None,
+    sigma_w2: Annotated[Optional[float], typer.Option(
+        "--sigma-w2", min=0, help="σ_w²: weights ~ N(0, σ_w²/fan_in) (lecun_normal with gain σ_w).")] = None,
+    sigma_b2: Annotated[Optional[float], typer.Option(
+        "--sigma-b2", min=0, help="σ_b²: biases ~ N(0, σ_b²).")] = None,
+    depth: Annotated[Optional[int], typer.Option(min=1, help="Number of hidden layers.")] = None,
+):
+    """Mean-field predictions at init: q*, χ₁, the depth scale ξ, the regime, and the depth at which the
+    predicted ‖∂L/∂h‖ ratio crosses 1e-6 (vanishing) or 1e6 (exploding)."""
+    from .config import load_config
+    from .experiment import predict_theory
+    from .reporters.theory_table import render_theory
+
+    flags = {"model.activation": activation, "model.depth": depth}
+    sets = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if sigma_w2 is not None:
+        sets += ["model.init.name=lecun_normal", f"model.init.gain={sigma_w2 ** 0.5!r}"]
+    if sigma_b2 is not None:
+        sets.append(f"model.bias_std={sigma_b2 ** 0.5!r}")
+    if config is None:
+        sets = ["model.width=256", "model.depth=50", *sets]
+    cfg = load_config(config, [*sets, *overrides])
+    console.print(render_theory(cfg, predict_theory(cfg)))
+
+
+@app.command()
+def phase(
+    activation: Annotated[str, typer.Option(help="Activation, e.g. [bold]tanh[/] or [bold]relu[/].")] = "tanh",
+    sweep_dir: Annotated[Optional[Path], typer.Option(
+        "--sweep", metavar="SWEEP_DIR",
+        help="Draw a sweep's measured per-layer factors as points (sweep σ_w and σ_b with "
+             "[bold]--grid model.init.gain=...[/] and [bold]--grid model.bias_std=...[/]).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG to write.")] = Path("results/phase.png"),
+):
+    """Draw the order/chaos phase diagram of an activation: χ₁ over (σ_w², σ_b²) with the critical line χ₁ = 1."""
+    from .registry import REGISTRIES
+
+    if activation not in REGISTRIES["activations"][1]:
+        from .config import did_you_mean
+
+        raise UsageError(f"unknown activation {activation!r}{did_you_mean(activation, REGISTRIES['activations'][1])}; "
+                         f"see gradlab list activations")
+    from .reporters.phase import DEFAULT_SIGMA_B2, DEFAULT_SIGMA_W2, write_phase
+    from .sweep import collect
+
+    points = None
+    if sweep_dir is not None:
+        points = [r for r in collect(sweep_dir).rows if r.get("status") in ("completed", "diverged")]
+    path = write_phase(output, activation, {}, DEFAULT_SIGMA_W2, DEFAULT_SIGMA_B2, points)
+    console.print(f"phase diagram: {path}", highlight=False)
+
+
 @app.command("list")
 def list_(
     registry: Annotated[Optional[str], typer.Argument(

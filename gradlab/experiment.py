@@ -95,6 +95,15 @@ def _first_bad_layer(model: MLP) -> int:
     return bad[-1] if bad else len(model.linears)  # the gradient goes bad from the top down
 
 
+def predict_theory(config: ExperimentConfig) -> "theory.Prediction":
+    """The mean-field prediction for a config, with the input layer's fan-in and the mean square of its
+    (standardized) inputs taken from the dataset it names."""
+    d = config.data
+    data = make_dataset(d.dataset, d.n_samples, _seeds(config)["data"], d.noise, d.test_fraction,
+                        np.dtype(config.dtype), **d.options)
+    return theory.predict(config.model, data.n_features, float(np.mean(data.X_train ** 2)))
+
+
 def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, int], None]] = None) -> RunResult:
     """Train the configured MLP, recording per-layer statistics; a run that overflows ends as ``diverged``.
 

@@ -46,7 +46,9 @@ DEFAULT_AXES: dict[str, Any] = {
 
 SUMMARY_COLUMNS = ("run", "status", "verdict", "verdict_final", "log10_ratio_grad_W_init",
                    "log10_ratio_grad_W_final", "log10_ratio_signal_init", "log10_ratio_signal_final",
-                   "final_loss", "final_train_acc", "final_test_acc", "diverged_step", "wall_time_s", "error")
+                   "final_loss", "final_train_acc", "final_test_acc", "diverged_step",
+                   "sigma_w2", "sigma_b2", "chi1", "predicted_factor", "measured_factor", "wall_time_s", "error")
+THEORY_COLUMNS = ("sigma_w2", "sigma_b2", "chi1", "predicted_factor", "measured_factor")  # from summary["theory"]
 PROFILE_COLUMNS = ("run", "layer", "grad_W_init", "grad_W_final", "signal_init", "signal_final")
 
 
@@ -339,8 +341,9 @@ def collect(folder: Path) -> SweepSummary:
         if (run_dir / "summary.json").is_file():
             result = load_run(run_dir)
             s = result.summary
+            theory = s.get("theory") or {}
             for c in SUMMARY_COLUMNS[1:-1]:
-                row[c] = _value(s.get(c))
+                row[c] = _value(theory.get(c) if c in THEORY_COLUMNS else s.get(c))
             for layer, values in enumerate(zip(result.profile("grad_W", 0), result.profile("grad_W"),
                                                result.profile("signal", 0), result.profile("signal")), 1):
                 profiles.append({**point, "run": key, "layer": layer,

@@ -69,9 +69,15 @@ def length_map(act: Activation, q, sigma_w2, sigma_b2=0.0, bias=0.0):
     return sigma_w2 * gaussian_expectation(lambda h: act.forward(h) ** 2, bias, q) + sigma_b2
 
 
+Q_TINY = 1e-200
+
+
 def chi(act: Activation, q, sigma_w2, bias=0.0):
-    """σ_w² E[φ′(h)²], h ~ N(bias, q): the per-layer factor of ‖∂L/∂h‖²."""
-    return sigma_w2 * gaussian_expectation(lambda h: act.grad(h) ** 2, bias, q)
+    """σ_w² E[φ′(h)²], h ~ N(bias, q): the per-layer factor of ‖∂L/∂h‖².
+
+    At q = 0 it is the limit q → 0⁺: a ReLU net whose q* is 0 still passes half of every gradient back,
+    although φ′ at exactly 0 is 0."""
+    return sigma_w2 * gaussian_expectation(lambda h: act.grad(h) ** 2, bias, np.maximum(q, Q_TINY))
 
 
 @dataclass
@@ -103,8 +109,9 @@ def fixed_point(act: Activation, sigma_w2: float, sigma_b2: float = 0.0, bias: f
         if not math.isfinite(q) or q > 1e300:
             return FixedPoint(math.inf, "unbounded", i, q)
         history.append(q)
-        if abs(q - history[-2]) <= tol * max(q, 1e-300):
-            return FixedPoint(q, "geometric", i, q)
+        floor = tol * q0  # q falling geometrically to 0 never settles in relative terms: stop at this floor
+        if abs(q - history[-2]) <= tol * max(q, floor):
+            return FixedPoint(0.0 if q <= floor else q, "geometric", i, q)
     n = max_iter
     d1, d2 = history[n // 2] - history[n // 4], history[n] - history[n // 2]
     if d2 == 0:
@@ -239,9 +246,9 @@ class Prediction:
 
 def _not_applicable(model) -> str:
     if model.residual.enabled:
-        return "residual blocks add the identity to every layer's Jacobian"
+        return "residual blocks (the skips add the identity)"
     if model.batchnorm.enabled:
-        return "BatchNorm couples the samples of a batch (see the BatchNorm rate instead)"
+        return "BatchNorm couples the samples of a batch"
     if model.activation.name in STOCHASTIC:
         return f"{model.activation.name} draws noise while training"
     return ""

@@ -96,6 +96,27 @@ def layer_table(result: RunResult) -> Table:
     return table
 
 
+def _f(value, spec: str = ".3g") -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def theory_line(th: dict) -> str:
+    """Mean-field theory beside measurement, on two lines: χ₁, then the per-layer factors of ‖∂L/∂h‖²,
+    predicted and measured over the same middle layers."""
+    lo, hi = th.get("middle_layers", ("?", "?"))
+    fit = f"\n  ‖∂L/∂h‖² factor per layer, layers {lo}–{hi}: "
+    measured = f"measured {_f(th.get('measured_factor'))}"
+    if th.get("applies"):
+        xi = th.get("depth_scale")
+        xi = "∞" if xi is None or math.isinf(xi) else f"{abs(xi):.3g}"
+        return (f"theory: χ₁ = {_f(th.get('chi1'), '.4g')}, {th.get('regime')}, ξ = {xi} layers"
+                f"{fit}predicted {_f(th.get('predicted_factor'))}, {measured}")
+    if th.get("batchnorm_rate") is not None:
+        return (f"theory: BatchNorm rate {_f(th['batchnorm_rate'])} per layer (wide, large-batch limit)"
+                f"{fit}predicted {_f(th.get('predicted_factor'))}, {measured}")
+    return f"theory: no mean-field prediction: {th.get('reason')}{fit}{measured}"
+
+
 def verdict_text(summary: dict, floor: float = 1e-6) -> Text:
     """The closing lines: the verdict at init, how training ended, and the final metrics."""
     text = Text()
@@ -107,6 +128,8 @@ def verdict_text(summary: dict, floor: float = 1e-6) -> Text:
                     VERDICT_STYLE.get(summary.get("verdict_final"), ""))
     if summary.get("floor_depth") is not None:
         text.append(f"\nthe signal falls below {floor:g} of the output layer's {summary['floor_depth']} layers down")
+    if summary.get("theory"):
+        text.append("\n" + theory_line(summary["theory"]), "italic")
     # train and test on lines of their own, so that an 80-column terminal never breaks a label from its value
     lines = {"train": [("loss", "final_loss"), ("acc", "final_train_acc")],
              "test": [("loss", "final_test_loss"), ("acc", "final_test_acc")]}

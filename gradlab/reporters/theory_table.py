@@ -1,0 +1,56 @@
+"""`gradlab theory`: the mean-field numbers of a config, and what they mean for its depth."""
+
+from __future__ import annotations
+
+import math
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..theory import Prediction, threshold_depth
+
+REGIME_STYLE = {"ordered (vanishing)": "bold cyan", "chaotic (exploding)": "bold red", "critical": "bold green"}
+THRESHOLD = 1e-6
+
+
+def _q_star(pred: Prediction) -> str:
+    fp = pred.fixed
+    if fp.kind == "unbounded":
+        return f"∞ (q grows without limit; {fp.iterations} layers iterated)"
+    if fp.kind == "power-law":
+        return (f"{fp.q:.6g} (a slow, power-law approach: after {fp.iterations} layers q is still "
+                f"{fp.last_iterate:.3g})")
+    return f"{fp.q:.6g} (converged in {fp.iterations} layers)"
+
+
+def _depth_line(pred: Prediction, depth: int) -> str:
+    n = threshold_depth(pred, THRESHOLD)
+    ratio = pred.log10_signal[0]
+    at_depth = f"at this depth ({depth}): first/last ‖∂L/∂h‖ ratio 10^{ratio:+.1f}"
+    if math.isinf(n):
+        return f"never crosses {THRESHOLD:g} or {1 / THRESHOLD:g} (critical); {at_depth}"
+    bound = f"{THRESHOLD:g}" if pred.chi1 < 1 or ratio < 0 else f"{1 / THRESHOLD:g}"
+    return f"{n:.1f} layers below the output layer, the ratio crosses {bound}; {at_depth}"
+
+
+def render_theory(config, pred: Prediction) -> Group:
+    m = config.model
+    title = f"{config.name}: {m.activation.name}, depth {m.depth}, init {m.init.name}"
+    if not pred.applies:
+        return Group(Text(title, "bold"), Text(f"mean-field theory does not apply: {pred.reason}", "yellow"))
+    table = Table(box=box.SIMPLE, show_header=False, title=title, title_justify="left", padding=(0, 1))
+    table.add_column(style="bold")
+    table.add_column()
+    hidden = pred.sigma_w2[len(pred.sigma_w2) // 2]
+    table.add_row("σ_w²", f"{hidden:.6g} (hidden layers; the input layer's is {pred.sigma_w2[0]:.4g})")
+    table.add_row("σ_b², bias mean", f"{pred.sigma_b2:.6g}, {pred.bias:g}")
+    table.add_row("q*", _q_star(pred))
+    table.add_row("χ₁", Text(f"{pred.chi1:.6g}  {pred.regime}", REGIME_STYLE.get(pred.regime, "")))
+    xi = pred.depth_scale
+    table.add_row("ξ = −1/ln χ₁", "∞ layers" if math.isinf(xi) else
+                  f"{abs(xi):.4g} layers ({'vanishing' if xi > 0 else 'exploding'} by a factor e in ‖∂L/∂h‖²)")
+    table.add_row("depth", _depth_line(pred, m.depth))
+    note = Text("Wide-limit predictions at step 0; finite width adds ≈√(2/width) noise per layer.", "dim")
+    return Group(table, note)
