@@ -217,8 +217,6 @@ def _dry_run(spec, folder: Path) -> None:
 
 
 def _run_sweep(spec, root: Path, workers: Optional[int], scheduler: Optional[str]):
-    import os
-
     from .executors import DaskExecutor, local_executor
     from .reporters.progress import SweepProgress
     from .sweep import run_sweep
@@ -226,7 +224,7 @@ def _run_sweep(spec, root: Path, workers: Optional[int], scheduler: Optional[str
     if scheduler:
         make = lambda: DaskExecutor(scheduler)  # noqa: E731
     else:
-        n = workers or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        n = workers or _cores()
         make = lambda: local_executor(n)  # noqa: E731
     with SweepProgress(err_console, spec.name) as show:
         return run_sweep(spec, root, make, show)
@@ -287,6 +285,78 @@ def phase(
         points = [r for r in collect(sweep_dir).rows if r.get("status") in ("completed", "diverged")]
     path = write_phase(output, activation, {}, DEFAULT_SIGMA_W2, DEFAULT_SIGMA_B2, points)
     console.print(f"phase diagram: {path}", highlight=False)
+
+
+@app.command()
+def compare(
+    dirs: Annotated[list[Path], typer.Argument(
+        metavar="DIR...", help="Run or sweep directories (the first is the reference), or, with --baseline, "
+                               "runs, sweeps or folders of them (as [bold]gradlab reproduce[/] writes).")],
+    baseline: Annotated[Optional[Path], typer.Option(
+        help="Compare each input with the item of the same name here; exit 1 on drift or a verdict change.")] = None,
+    tolerance: Annotated[float, typer.Option(
+        min=0, help="With --baseline: the drift allowed, in decades of log10 norm.")] = 0.5,
+    markdown: Annotated[Optional[Path], typer.Option(
+        help="Also write the table and links to the figures as GitHub Markdown (for $GITHUB_STEP_SUMMARY).")] = None,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Folder for the overlay figures.")] = Path("results/compare"),
+):
+    """Overlay runs or sweeps, tabulate their differences, and check them against a baseline."""
+    from .compare import against_baseline
+    from .compare import compare as compare_dirs
+    from .reporters.compare_plots import write_compare
+    from .reporters.compare_table import markdown as to_markdown
+    from .reporters.compare_table import render_compare
+
+    unmatched: list[str] = []
+    if baseline is not None:
+        pairs, unmatched = against_baseline(dirs, baseline)
+        figures = [write_compare([p.reference, p.other], output, f"{p.other.kind}_{p.other.name}") for p in pairs]
+    else:
+        pairs = compare_dirs(dirs)
+        figures = [write_compare([pairs[0].reference, *(p.other for p in pairs)], output, "compare")]
+    checked = tolerance if baseline is not None else None
+    console.print(render_compare(pairs, checked, unmatched))
+    if markdown is not None:
+        from .results import atomic_write
+
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(markdown, to_markdown(pairs, figures, markdown, checked, unmatched))
+    console.print(f"figures: {', '.join(map(str, figures))}", highlight=False)
+    if baseline is not None:
+        failures = [p.failures(tolerance) for p in pairs] + [unmatched]
+        for lines in failures:  # the first few of each item: enough to name the drift, not a wall of text
+            for line in lines[:3]:
+                err_console.print(f"[bold red]drift:[/] {line}", highlight=False, soft_wrap=True)
+            if len(lines) > 3:
+                err_console.print(f"  ... and {len(lines) - 3} more", highlight=False)
+        if any(failures):
+            raise typer.Exit(1)
+
+
+@app.command()
+def reproduce(
+    output: Annotated[Path, typer.Argument(help="Where to write: runs/<config>/ and sweeps/default/.")] = Path(
+        "results/reference"),
+    configs: Annotated[Path, typer.Option(help="The folder of shipped configs to run.")] = Path("configs"),
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for the sweep.")] = None,
+):
+    """Regenerate the reference results: every shipped config and the default depth sweep, small enough to commit."""
+    from .executors import local_executor
+    from .reference import reproduce as run_all
+
+    if not configs.is_dir():
+        raise UsageError(f"{configs}: no such folder of configs; run from the repository root or pass --configs")
+    n = workers or _cores()
+    written = run_all(output, configs, lambda: local_executor(n),
+                      lambda name: err_console.print(f"running {name}", highlight=False))
+    console.print(f"wrote {len(written)} results under {output}", highlight=False)
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @app.command("list")

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from .config import ExperimentConfig, build_config, read_yaml
+from .config import yaml_value as _yaml_value
 from .errors import ConfigError, GradlabError, ResultsError, UsageError
 from .executors import execute, stop_now
 from .grid import Axis, expand, label_of, make_axis, merge_axes
@@ -373,3 +374,39 @@ def write_tables(summary: SweepSummary) -> None:
                                 ("profiles.csv", summary.profiles, [*axes, *PROFILE_COLUMNS])):
         atomic_write(summary.folder / name, csv_text({c: _column(rows, c) for c in columns}) if rows
                      else ",".join(columns) + "\n")
+
+
+TEXT_COLUMNS = {"run", "status", "verdict", "verdict_final", "error"}
+
+
+def _cell(axis: Optional[Axis], column: str, text: str):
+    """A CSV cell back to its value: axis values as YAML (a paired axis stays its label), text as text,
+    integers as integers, blanks as NaN."""
+    if axis is not None:
+        return text if len(axis.keys) > 1 else _yaml_value(text)
+    if column in TEXT_COLUMNS:
+        return text
+    if text == "":
+        return math.nan
+    return int(text) if column in ("diverged_step", "layer") else float(text)
+
+
+def _read_table(path: Path, axes: list[Axis]) -> list[dict]:
+    import csv
+
+    by_name = {a.name: a for a in axes}
+    with path.open(newline="") as fh:
+        return [{k: _cell(by_name.get(k), k, v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def load_sweep(folder: Path) -> SweepSummary:
+    """A sweep's summary: rebuilt from its run directories, or, where they were left out (a committed
+    reference keeps only the tables and plots), read back from ``summary.csv`` and ``profiles.csv``."""
+    folder = Path(folder)
+    if (folder / "runs").is_dir():
+        return collect(folder)
+    sweep = load_spec(folder)
+    if not (folder / "summary.csv").is_file():
+        raise ResultsError(f"{folder}: neither run directories nor a summary.csv; run the sweep first")
+    return SweepSummary(sweep.name, sweep.axes, _read_table(folder / "summary.csv", sweep.axes),
+                        _read_table(folder / "profiles.csv", sweep.axes), folder)

@@ -11,7 +11,7 @@ from gradlab import __version__
 from gradlab.cli import app
 
 runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120", "TERM": "dumb"})
-COMMANDS = ["run", "report", "sweep", "list", "schema"]
+COMMANDS = ["run", "report", "sweep", "theory", "phase", "list", "schema"]
 
 TINY = """\
 name: tiny

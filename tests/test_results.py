@@ -70,3 +70,12 @@ def test_load_run_errors(tmp_path):
     (tmp_path / "half" / "config.yaml").write_text("model: {depth: 2}\n")
     with pytest.raises(ResultsError, match="missing steps.csv"):
         load_run(tmp_path / "half")
+
+
+def test_summary_json_is_strict_even_with_infinities_inside_lists(tmp_path):
+    import json
+
+    from gradlab.results import _json_safe
+
+    data = {"a": [1.0, float("-inf"), [float("nan")]], "b": {"c": (float("inf"),)}}
+    assert json.loads(json.dumps(_json_safe(data), allow_nan=False)) == {"a": [1.0, None, [None]], "b": {"c": [None]}}

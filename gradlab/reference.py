@@ -1,0 +1,82 @@
+"""The canonical experiments, kept small enough to commit: every shipped config and the default depth sweep.
+
+``reproduce(out)`` writes ``out/runs/<config name>/`` (a run directory thinned to its first and last
+recorded steps, with its gradient-profile plot) and ``out/sweeps/default/`` (the sweep's spec, tables and
+plots, without its 98 run directories). ``gradlab compare OUT --baseline results/reference`` then checks a
+fresh set against the committed one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .experiment import RunResult
+
+RUN_PLOTS = ("grad_profile.png",)
+SWEEP_FILES = ("sweep.yaml", "summary.csv", "profiles.csv")
+SWEEP_PLOTS = ("ratio_vs_x.png", "verdicts.png")
+
+
+def thin(result: RunResult) -> RunResult:
+    """The run at its first and last recorded steps only: what comparisons and the profile plot need."""
+    steps = result.recorded_steps
+    keep = np.isin(result.layers["step"], [steps[0], steps[-1]])
+    recorded = np.isin(result.steps["step"], steps)
+    return RunResult(result.config, {k: v[recorded] for k, v in result.steps.items()},
+                     {k: v[keep] for k, v in result.layers.items()}, dict(result.summary))
+
+
+def _replace(target: Path, build: Callable[[Path], None]) -> None:
+    """Build a directory beside ``target``, then swap it in, so a failure leaves the old one intact."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fresh, old = target.with_name(f".{target.name}.new"), target.with_name(f".{target.name}.old")
+    for p in (fresh, old):
+        shutil.rmtree(p, ignore_errors=True)
+    build(fresh)
+    if target.exists():
+        target.rename(old)
+    fresh.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def reproduce(out: Path, configs: Path, make_executor: Callable, on_item: Optional[Callable[[str], None]] = None
+              ) -> list[Path]:
+    """Run every ``configs/*.yaml`` and the default sweep; write them under ``out``. Returns what was written."""
+    from .config import load_config
+    from .experiment import run_experiment
+    from .reporters.plots import FIGURES, write_figures
+    from .reporters.sweep_plots import FIGURES as SWEEP_FIGURES
+    from .results import write_run
+    from .sweep import make_sweep, run_sweep, sweep_dir
+
+    out, written = Path(out), []
+    for path in sorted(Path(configs).glob("*.yaml")):
+        config = load_config(path)
+        if on_item:
+            on_item(config.name)
+        result = thin(run_experiment(config))
+        target = out / "runs" / config.name
+        shutil.rmtree(target, ignore_errors=True)  # the name is the config's, so the run id is too
+        write_run(result, target)
+        write_figures({n: FIGURES[n] for n in RUN_PLOTS}, result, target / "plots")
+        written.append(target)
+    if on_item:
+        on_item("sweep default")
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run_sweep(make_sweep(None, []), Path(tmp), make_executor)
+
+        def build_sweep(folder: Path) -> None:
+            folder.mkdir()
+            for name in SWEEP_FILES:
+                shutil.copy2(sweep_dir(Path(tmp), summary.name) / name, folder / name)
+            summary.folder = folder
+            write_figures({n: SWEEP_FIGURES[n] for n in SWEEP_PLOTS}, summary, folder / "plots")
+
+        _replace(out / "sweeps" / summary.name, build_sweep)
+        written.append(out / "sweeps" / summary.name)
+    return written

@@ -1,0 +1,57 @@
+"""`gradlab theory` and `gradlab phase` as a user runs them."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gradlab.cli import app
+
+runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120", "TERM": "dumb"})
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("args, says", [
+    ([CONFIGS / "tanh_xavier.yaml"], ["χ₁", "1  critical", "power-law approach", "never crosses"]),
+    ([CONFIGS / "sigmoid_deep.yaml"], ["0.0557", "ordered (vanishing)", "ratio crosses 1e-06"]),
+    (["--activation", "relu", "--sigma-w2", "1"], ["0.5  ordered (vanishing)", "1.443 layers"]),
+    (["--activation", "tanh", "--sigma-w2", "2.25", "--depth", "20"], ["chaotic (exploding)", "crosses 1e+06"]),
+    (["--activation", "tanh", "--sigma-w2", "1", "--sigma-b2", "0.05"], ["ordered (vanishing)"]),
+    ([CONFIGS / "relu_residual.yaml"], ["does not apply: residual blocks"]),
+])
+def test_theory_prints_the_numbers(args, says):
+    result = invoke("theory", *args)
+    assert result.exit_code == 0, result.output
+    for text in says:
+        assert text in result.output, result.output
+
+
+def test_theory_bad_input_exits_2():
+    result = invoke("theory", "--activation", "tnah")
+    assert result.exit_code == 2 and "did you mean 'tanh'" in result.output
+    result = invoke("theory", "--sigma-w2", "-1")
+    assert result.exit_code == 2
+
+
+def test_phase_draws_a_png_and_takes_a_sweeps_measured_points(tmp_path):
+    out = tmp_path / "phase.png"
+    result = invoke("phase", "--activation", "tanh", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    sweep = invoke("sweep", "--grid", "model.init.gain=0.8,1.2", "--grid", "model.bias_std=0,0.3",
+                   "--set", "model.activation=tanh", "--set", "model.init=lecun_normal", "--set", "model.depth=12",
+                   "--set", "train.steps=0", "-o", tmp_path, "--name", "phase", "--no-plots", "--workers", "1")
+    assert sweep.exit_code == 0, sweep.output
+    with_points = invoke("phase", "--sweep", tmp_path / "sweeps" / "phase", "-o", tmp_path / "points.png")
+    assert with_points.exit_code == 0, with_points.output
+    assert (tmp_path / "points.png").read_bytes() != out.read_bytes()
+
+
+def test_phase_rejects_an_unknown_activation(tmp_path):
+    result = invoke("phase", "--activation", "rellu", "-o", tmp_path / "p.png")
+    assert result.exit_code == 2 and "did you mean 'relu'" in result.output
+    assert not (tmp_path / "p.png").exists()
