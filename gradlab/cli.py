@@ -340,6 +340,7 @@ def reproduce(
         "results/reference"),
     configs: Annotated[Path, typer.Option(help="The folder of shipped configs to run.")] = Path("configs"),
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for the sweep.")] = None,
+    sweep: Annotated[bool, typer.Option(help="Also run the default depth sweep.")] = True,
 ):
     """Regenerate the reference results: every shipped config and the default depth sweep, small enough to commit."""
     from .executors import local_executor
@@ -349,7 +350,7 @@ def reproduce(
         raise UsageError(f"{configs}: no such folder of configs; run from the repository root or pass --configs")
     n = workers or _cores()
     written = run_all(output, configs, lambda: local_executor(n),
-                      lambda name: err_console.print(f"running {name}", highlight=False))
+                      lambda name: err_console.print(f"running {name}", highlight=False), sweep)
     console.print(f"wrote {len(written)} results under {output}", highlight=False)
 
 

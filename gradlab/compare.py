@@ -183,9 +183,11 @@ def _members(path: Path) -> list[Path]:
 
 def against_baseline(paths: list[Path], baseline: Path) -> tuple[list[Pair], list[str]]:
     """Each input (or each member of an input collection) against the baseline item of the same kind and name.
-    Returns the pairs and the names found on one side only."""
+    Returns the pairs and what is on one side only (for a collection, baseline items it lacks count too)."""
     base = {(s.kind, s.name): s for s in map(load_side, _members(baseline))}
-    current = [load_side(p) for path in paths for p in _members(path)]
+    members = [_members(path) for path in paths]
+    current = [load_side(p) for group in members for p in group]
+    whole = any(group != [Path(path)] for group, path in zip(members, paths))  # a folder of results was given
     pairs, unmatched = [], []
     for side in current:
         ref = base.pop((side.kind, side.name), None)
@@ -193,5 +195,6 @@ def against_baseline(paths: list[Path], baseline: Path) -> tuple[list[Pair], lis
             unmatched.append(f"{side.kind} {side.name}: not in the baseline {baseline}")
         else:
             pairs.append(pair(ref, side))
-    unmatched += [f"{kind} {name}: in the baseline but not compared" for kind, name in base]
+    if whole:  # a whole set should match the whole baseline; single items are checked on their own
+        unmatched += [f"{kind} {name}: in the baseline but not compared" for kind, name in base]
     return pairs, unmatched

@@ -44,9 +44,10 @@ def _replace(target: Path, build: Callable[[Path], None]) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def reproduce(out: Path, configs: Path, make_executor: Callable, on_item: Optional[Callable[[str], None]] = None
-              ) -> list[Path]:
-    """Run every ``configs/*.yaml`` and the default sweep; write them under ``out``. Returns what was written."""
+def reproduce(out: Path, configs: Path, make_executor: Callable, on_item: Optional[Callable[[str], None]] = None,
+              sweep: bool = True) -> list[Path]:
+    """Run every ``configs/*.yaml`` and (``sweep``) the default sweep; write them under ``out``. Returns what
+    was written."""
     from .config import load_config
     from .experiment import run_experiment
     from .reporters.plots import FIGURES, write_figures
@@ -65,6 +66,8 @@ def reproduce(out: Path, configs: Path, make_executor: Callable, on_item: Option
         write_run(result, target)
         write_figures({n: FIGURES[n] for n in RUN_PLOTS}, result, target / "plots")
         written.append(target)
+    if not sweep:
+        return written
     if on_item:
         on_item("sweep default")
     with tempfile.TemporaryDirectory() as tmp:
