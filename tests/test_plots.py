@@ -101,7 +101,7 @@ def test_grad_profile_draws_every_recorded_step_on_log_axes(sigmoid):
     n = sigmoid.n_layers
     for ax in (ax_w, ax_s):
         assert ax.get_yscale() == "log"
-        profiles = [line for line in ax.get_lines() if len(line.get_xdata()) == n]
+        profiles = [line for line in ax.get_lines() if len(line.get_xdata()) == n and line not in predictions_in(ax)]
         assert len(profiles) == len(sigmoid.recorded_steps)
         assert list(ax.get_xticks())[0] == 1 and list(ax.get_xticks())[-1] == n  # input side … output layer
     step0 = next(line for line in ax_w.get_lines() if line.get_label().endswith("(init)"))
@@ -213,3 +213,133 @@ def test_writing_plots_never_touches_pyplot(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(NAMES)
+
+
+# ---------------------------------------------------------------- the mean-field overlay on the signal panel
+
+
+@pytest.fixture(scope="module")
+def tanh():
+    r = tiny({"depth": 8, "width": 48, "activation": "tanh", "init": {"name": "xavier_normal", "gain": 0.8}})
+    assert r.summary["theory"]["applies"]
+    return r
+
+
+def render_quietly(fig) -> bytes:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return plots.png_bytes(fig)
+
+
+def signal_axes(fig):
+    return fig.axes[1]
+
+
+def predictions(fig) -> list:
+    return [line for line in signal_axes(fig).get_lines() if line.get_label().startswith("mean-field prediction")]
+
+
+def test_the_prediction_is_a_dashed_line_anchored_at_the_step0_output_signal(tanh):
+    fig = plots.fig_grad_profile(tanh)
+    (line,) = predictions(fig)
+    assert line.get_linestyle() == "--"
+    assert line.get_color() == plots.THEORY_COLOR
+    theory = tanh.summary["theory"]
+    signal0 = tanh.profile("signal", 0)
+    expected = signal0[-1] * 10.0 ** np.array(theory["predicted_log10_signal"])
+    np.testing.assert_allclose(line.get_ydata(), expected)
+    assert line.get_ydata()[-1] == signal0[-1]
+    assert f"χ₁ = {theory['chi1']:.3g}, ordered" in line.get_label()
+    text = texts(fig)
+    assert f"predicted {theory['predicted_factor']:.3f}, measured {theory['measured_factor']:.3f}" in text
+    lo, hi = theory["middle_layers"]
+    assert f"layers {lo}–{hi}" in text
+    spans = [p for p in signal_axes(fig).patches if p.get_facecolor()[:3] != (1.0, 1.0, 1.0)]
+    assert spans  # the shaded fit span
+    assert not predictions_in(fig.axes[0])  # only on the signal panel
+
+
+def predictions_in(ax) -> list:
+    return [line for line in ax.get_lines() if line.get_label().startswith("mean-field")]
+
+
+def test_the_legend_stays_inside_the_figure(tanh):
+    fig = plots.fig_grad_profile(tanh)
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    box, page = fig.legends[0].get_window_extent(renderer), fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1, (box, page)
+
+
+@pytest.mark.parametrize("model, note", [
+    ({"depth": 6, "activation": "relu", "init": "he_normal", "residual": True}, "no mean-field prediction"),
+    ({"depth": 6, "activation": "sigmoid", "batchnorm": True}, "BatchNorm rate (wide, large-batch limit)"),
+])
+def test_no_prediction_where_the_theory_does_not_apply(model, note):
+    r = tiny(model)
+    assert not r.summary["theory"]["applies"]
+    fig = plots.fig_grad_profile(r)
+    assert not predictions(fig)
+    assert note in texts(fig)
+    assert not [line for line in signal_axes(fig).get_lines() if line.get_linestyle() == "--"
+                and line.get_color() == plots.THEORY_COLOR]
+
+
+def test_a_run_written_before_the_theory_draws_as_before(tanh):
+    old = copy.deepcopy(tanh)
+    del old.summary["theory"]
+    fig = plots.fig_grad_profile(old)
+    assert not predictions(fig)
+    assert "mean-field" not in texts(fig) and "BatchNorm rate" not in texts(fig)
+    render_quietly(fig)
+
+
+def test_nulls_from_summary_json_never_crash(tanh, tmp_path):
+    from gradlab.results import load_run, write_run
+
+    r = copy.deepcopy(tanh)
+    theory = r.summary["theory"]
+    theory["predicted_log10_signal"][:3] = [None, float("-inf"), float("nan")]
+    theory.update(chi1=float("nan"), measured_factor=None, regime=None, depth_scale=float("inf"))
+    loaded = load_run(write_run(r, tmp_path / "run"))
+    assert loaded.summary["theory"]["predicted_log10_signal"][:3] == [None, None, None]
+    fig = plots.fig_grad_profile(loaded)
+    (line,) = predictions(fig)
+    assert np.isnan(line.get_ydata()[:3]).all() and np.isfinite(line.get_ydata()[3:]).all()
+    assert "χ₁ = n/a" in line.get_label() and "measured n/a" in texts(fig)
+    render_quietly(fig)
+
+    for broken in ({"applies": True}, {"applies": True, "predicted_log10_signal": [0.0]},
+                   {"applies": False, "reason": None, "middle_layers": None}, {"applies": None}):
+        r.summary["theory"] = broken
+        fig = plots.fig_grad_profile(r)
+        assert not predictions(fig)
+        assert "mean-field" in texts(fig) or not broken.get("applies")
+
+
+def test_zero_weights_give_a_note_not_an_invisible_line(zero_init):
+    fig = plots.fig_grad_profile(zero_init)
+    assert not predictions(fig)
+    assert "predicted ‖∂L/∂h‖ is 0 or not finite below the output layer" in texts(fig)
+
+
+def test_a_prediction_far_off_the_data_does_not_squash_it(tanh):
+    r = copy.deepcopy(tanh)
+    n = r.n_layers
+    r.summary["theory"]["predicted_log10_signal"] = list(np.linspace(-150.0, 0.0, n))  # 150 decades below
+    ax = signal_axes(plots.fig_grad_profile(r))
+    data = r.matrix("signal")
+    data = data[np.isfinite(data) & (data > 0)]
+    bottom, top = ax.get_ylim()
+    decades = np.log10(data.max()) - np.log10(data.min())
+    assert np.log10(data.min()) - np.log10(bottom) < max(plots.REACH_DECADES, decades / 4) + 0.5
+    np.testing.assert_allclose(predictions(ax.figure)[0].get_ydata()[-1], r.profile("signal", 0)[-1])
+
+
+@pytest.mark.parametrize("labels, width, expected", [
+    (["step 0 (init)", "step 8 (last)"], 13, 2),
+    (["a" * 100, "b" * 100, "c" * 100], 13, 1),
+    (["x"] * 9, 13, 4),
+])
+def test_legend_columns_fit_the_width(labels, width, expected):
+    assert plots.legend_columns(labels, width, 8) == expected

@@ -61,10 +61,14 @@ def _step_cmap():
     return ListedColormap(colormaps[CMAP](np.linspace(0.0, 0.88, 256)), name=f"{CMAP}_steps")
 
 
-def _spec(spec) -> str:
+def spec_text(name: str, params: dict) -> str:
     """``relu`` or ``large(scale=1)``: a registry entry with its parameters, as the user wrote it."""
-    params = ", ".join(f"{k}={v:g}" for k, v in spec.params.items())
-    return f"{spec.name}({params})" if params else spec.name
+    text = ", ".join(f"{k}={v:g}" for k, v in params.items())
+    return f"{name}({text})" if text else name
+
+
+def _spec(spec) -> str:
+    return spec_text(spec.name, spec.params)
 
 
 def describe(config) -> str:
@@ -87,6 +91,15 @@ def _title(fig: "Figure", result: "RunResult", what: str) -> None:
     if message:
         lines.append(textwrap.fill(message, width_chars))
     fig.suptitle("\n".join(lines), fontsize=10.5)
+
+
+def as_float(value) -> float:
+    """A number from a summary or a CSV row; NaN for what is not one (None: summary.json stores NaN and ±inf as
+    null; an empty CSV cell)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _for_log(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -137,6 +150,18 @@ def _zero_handle():
 
     return Line2D([], [], ls="none", marker=ZERO_MARKER, color="0.3", mec="0.2", mew=0.5,
                   label="exactly 0 (marked at the bottom edge)")
+
+
+def legend_columns(labels: list[str], width_in: float, fontsize: float, most: int = 4) -> int:
+    """The most columns (up to ``most``) in which a legend of ``labels`` fits ``width_in`` inches, filled as
+    matplotlib fills them (column by column, the first columns one entry longer). Text widths are estimated
+    (about 0.55 em a character), which is close enough to keep a legend inside its figure."""
+    def width(k: int) -> float:  # points: each column's longest label plus its handle and gap
+        return sum(0.55 * fontsize * max(map(len, col)) + 3.5 * fontsize
+                   for col in np.array_split(np.array(labels, dtype=object), k) if len(col))
+
+    fits = [k for k in range(1, min(len(labels), most) + 1) if width(k) <= 0.95 * 72 * width_in]
+    return max(fits, default=1)
 
 
 def _diverged_step(result: "RunResult"):
@@ -223,8 +248,12 @@ def _layer_axis(ax: "Axes", n_layers: int, axis: str = "x") -> None:
 # ---------------------------------------------------------------- 1. gradient profile
 
 
-def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, ylabel: str, cmap, norm) -> list:
-    """Draw one profile panel; return its legend handles (the figure shows one legend for both panels)."""
+def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, ylabel: str, cmap, norm,
+                   also: np.ndarray | None = None) -> list:
+    """Draw one profile panel; return its legend handles (the figure shows one legend for both panels).
+
+    ``also``: more values the y axis should show (a prediction), as far as they stay near the data.
+    """
     steps = result.recorded_steps
     values = result.matrix(column)
     n = result.n_layers
@@ -253,7 +282,8 @@ def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, yl
     if not drawn:
         _empty(ax, "no finite, non-zero values to draw", log=True)
     else:
-        _log_axis(ax, values, min_decades=MIN_DECADES)
+        _log_axis(ax, values if also is None else np.concatenate([values.ravel(), _near(also, values)]),
+                  min_decades=MIN_DECADES)
         out0 = values[0, -1]
         if math.isfinite(out0) and out0 > 0:
             # The verdict compares layer 1 with the output layer at step 0: layer 1 below the lower line reads
@@ -275,8 +305,95 @@ def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, yl
     return handles + extra
 
 
+# The mean-field prediction on the signal panel: one colour apart from the step colour map and the grey lines.
+THEORY_COLOR = "#a01010"
+FIT_SPAN_COLOR = "#f9ebea"  # the middle layers the per-layer factors are fitted over
+REACH_DECADES = 1.0  # a prediction off the data widens the y axis by at most this (or a quarter of its range)
+
+
+def _near(extra: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``extra`` clipped to the finite, positive ``values``' range widened by ``REACH_DECADES`` or a quarter of
+    that range: a prediction far from the data widens the axis a little and runs off the panel, rather than
+    squashing the data into a strip."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        data, more = np.log10(np.asarray(values, dtype=float)), np.log10(np.asarray(extra, dtype=float))
+    data, more = data[np.isfinite(data)], more[np.isfinite(more)]
+    if not (data.size and more.size):
+        return np.array([])
+    lo, hi = float(data.min()), float(data.max())
+    reach = max(REACH_DECADES, 0.25 * (hi - lo))
+    return 10.0 ** np.clip(more, lo - reach, hi + reach)
+
+
+def _num(x: float, digits: str = ".3f") -> str:
+    """A factor for a legend: fixed digits in the readable range, else significant ones; n/a for NaN."""
+    if not math.isfinite(x):
+        return "n/a"
+    return f"{x:{digits}}" if 0.01 <= abs(x) < 1000 else f"{x:.3g}"
+
+
+def _theory(result: "RunResult") -> dict:
+    """The run's mean-field summary; empty for a run written before it existed."""
+    theory = result.summary.get("theory")
+    return theory if isinstance(theory, dict) else {}
+
+
+def _predicted_signal(result: "RunResult", theory: dict) -> np.ndarray | None:
+    """The predicted ‖∂L/∂h_l‖, layers 1..n, anchored at the measured step-0 signal of the output layer; NaN
+    where it is not finite (−∞ below zero weights). None when there is no prediction or no anchor."""
+    log10 = np.array([as_float(v) for v in theory.get("predicted_log10_signal") or []])
+    anchor = float(result.matrix("signal")[0, -1])
+    if not theory.get("applies") or log10.size != result.n_layers or not (math.isfinite(anchor) and anchor > 0):
+        return None
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        y = anchor * 10.0 ** log10
+    return np.where(np.isfinite(y) & (y > 0), y, np.nan)
+
+
+def _panel_note(ax: "Axes", text: str) -> None:
+    """A small grey note inside the panel, where it covers the fewest lines."""
+    ax.legend(handles=[_note(text)], loc="best", fontsize=7.5, labelcolor="0.35", handlelength=0,
+              handletextpad=0, framealpha=0.85, edgecolor="none")
+
+
+def _theory_overlay(ax: "Axes", theory: dict, predicted: np.ndarray | None) -> list:
+    """The mean-field prediction on the signal panel (dashed) with the middle layers its per-layer factor is
+    fitted over (shaded), or a note saying why there is none; return the figure-legend handles."""
+    from matplotlib.patches import Patch
+
+    if not theory:  # a run written before the theory existed
+        return []
+    chi1, rate = as_float(theory.get("chi1")), as_float(theory.get("batchnorm_rate"))
+    predicted_factor, measured = as_float(theory.get("predicted_factor")), as_float(theory.get("measured_factor"))
+    regime = str(theory.get("regime") or "n/a").split(" (")[0]
+    drawable = predicted is not None and np.isfinite(predicted).sum() >= 2
+    middle = theory.get("middle_layers") or []
+    lo, hi = (int(middle[0]), int(middle[1])) if len(middle) == 2 else (0, 0)
+    fitted = f"(‖∂L/∂h‖², fitted over the shaded layers {lo}–{hi})" if hi > lo else "(‖∂L/∂h‖²)"
+    if hi > lo and (drawable or math.isfinite(rate)):
+        ax.axvspan(lo, hi, color=FIT_SPAN_COLOR, lw=0, zorder=0)
+    if drawable:
+        layers = np.arange(1, len(predicted) + 1)
+        line, = ax.plot(layers, predicted, color=THEORY_COLOR, ls="--", lw=1.6, zorder=5,
+                        label=f"mean-field prediction at step 0 (χ₁ = {_num(chi1, '.3g')}, {regime})")
+        fit = f"per-layer factor: predicted {_num(predicted_factor)}, measured {_num(measured)} {fitted}"
+        return [line, Patch(facecolor=FIT_SPAN_COLOR, label=fit)]
+    if theory.get("applies"):
+        why = ("no finite, non-zero step-0 output-layer signal to anchor it" if predicted is None else
+               "predicted ‖∂L/∂h‖ is 0 or not finite below the output layer")
+        _panel_note(ax, f"mean-field prediction at step 0 (χ₁ = {_num(chi1, '.3g')}, {regime}):\n{why}")
+    elif math.isfinite(rate):
+        _panel_note(ax, f"BatchNorm rate (wide, large-batch limit): {_num(rate)} per layer; measured "
+                        f"{_num(measured)}\n{fitted}")
+    else:
+        reason = str(theory.get("reason") or "")
+        _panel_note(ax, "no mean-field prediction" + (f":\n{textwrap.fill(reason, 60)}" if reason else ""))
+    return []
+
+
 def fig_grad_profile(result: "RunResult") -> "Figure":
-    """‖∂L/∂W_l‖ and the back-propagated signal against layer index, one line per recorded step."""
+    """‖∂L/∂W_l‖ and the back-propagated signal against layer index, one line per recorded step; on the signal
+    panel, the run's mean-field prediction (``summary["theory"]``) where it applies, or why it does not."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.ticker import MaxNLocator
@@ -289,8 +406,11 @@ def fig_grad_profile(result: "RunResult") -> "Figure":
     handles = _profile_panel(ax_w, result, "grad_W", "‖∂L/∂W$_l$‖", "Frobenius norm of the weight gradient",
                              cmap, norm)
     ax_w.set_title("weight gradient per layer", fontsize=10)
+    theory = _theory(result)
+    predicted = _predicted_signal(result, theory)
     handles += _profile_panel(ax_s, result, "signal", "‖∂L/∂h$_l$‖",
-                              "back-propagated signal at layer l's pre-activation", cmap, norm)
+                              "back-propagated signal at layer l's pre-activation", cmap, norm, also=predicted)
+    handles += _theory_overlay(ax_s, theory, predicted)
     ax_s.set_title("back-propagated signal per layer", fontsize=10)
     # One legend below both panels, where it hides no line (the panels share steps, colours and markers).
     bad = ~np.isfinite(result.matrix("grad_W")) | ~np.isfinite(result.matrix("signal"))
@@ -298,7 +418,8 @@ def fig_grad_profile(result: "RunResult") -> "Figure":
         handles.append(_note(f"non-finite values (not drawn) at step {_step_list(steps[bad.any(axis=1)])}"))
     unique = list({h.get_label(): h for h in handles}.values())
     unique.sort(key=lambda h: not h.get_label().endswith("(init)"))  # step 0 first
-    fig.legend(handles=unique, loc="outside lower center", ncols=min(len(unique), 4), fontsize=8, frameon=False)
+    fig.legend(handles=unique, loc="outside lower center", fontsize=8, frameon=False,
+               ncols=legend_columns([h.get_label() for h in unique], fig.get_figwidth(), 8))
     if len(steps) > 1:  # one recorded step needs no colour scale
         sm = ScalarMappable(norm=norm, cmap=cmap)
         cbar = fig.colorbar(sm, ax=[ax_w, ax_s], label="training step (recorded)", pad=0.01, aspect=30)
@@ -318,6 +439,11 @@ def _edges(centers: np.ndarray) -> np.ndarray:
         return np.array([c[0] - 0.5, c[0] + 0.5])
     mid = (c[1:] + c[:-1]) / 2
     return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def colorbar_extend(under, over) -> str:
+    """A colour bar's ``extend``: a triangle at each end that has values beyond the scale."""
+    return {(True, True): "both", (True, False): "min", (False, True): "max"}.get((bool(under), bool(over)), "neither")
 
 
 def fig_grad_heatmap(result: "RunResult") -> "Figure":
@@ -345,9 +471,7 @@ def fig_grad_heatmap(result: "RunResult") -> "Figure":
     ax = fig.subplots()
     mesh = ax.pcolormesh(_edges(steps), np.arange(0.5, n + 1), shown, cmap=cmap,
                          norm=Normalize(vmin, vmax), edgecolors="face", linewidth=0)
-    extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((bool(zero.any()),
-                                                                                   bool(over.any())), "neither")
-    cbar = fig.colorbar(mesh, ax=ax, extend=extend, pad=0.01)
+    cbar = fig.colorbar(mesh, ax=ax, extend=colorbar_extend(zero.any(), over.any()), pad=0.01)
     cbar.set_label("log10 ‖∂L/∂W‖   (Frobenius norm of the weight gradient)")
     ax.set_xlabel("training step")
     ax.set_ylabel(f"layer l   (1 = first hidden layer, bottom … {n} = output layer, top)")

@@ -1,0 +1,140 @@
+"""The phase diagram: a valid, deterministic PNG; the exact critical line; measured points; every activation
+drawn, including those whose critical line lies outside the range."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from gradlab import theory
+from gradlab.reporters import phase
+
+SW2 = np.linspace(0.1, 3.0, 16)  # small grids: the default one takes a second or two per activation
+SB2 = np.linspace(0.0, 0.3, 8)
+CRITICAL = "χ₁ = 1 (edge of chaos)"
+
+
+def texts(fig) -> str:
+    from matplotlib.text import Text
+
+    return "\n".join(t.get_text() for t in fig.findobj(Text))
+
+
+def critical_lines(fig) -> list:
+    return [line for line in fig.axes[0].get_lines() if line.get_label() == CRITICAL]
+
+
+def scattered(fig) -> np.ndarray:
+    """The (σ_w², σ_b²) of the points drawn."""
+    offsets = [c.get_offsets() for c in fig.axes[0].collections[1:]]
+    return np.concatenate(offsets) if offsets else np.empty((0, 2))
+
+
+@pytest.fixture(scope="module")
+def tanh_fig():
+    return phase.fig_phase("tanh", {}, SW2, SB2)
+
+
+def test_writes_a_valid_png_byte_identical_twice(tmp_path):
+    points = [{"sigma_w2": 1.0, "sigma_b2": 0.0, "measured_factor": 0.9}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = phase.write_phase(tmp_path / "a" / "phase.png", "tanh", {}, SW2, SB2, points)
+    b = phase.write_phase(tmp_path / "b.png", "tanh", {}, SW2, SB2, points)
+    data = a.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data.endswith(b"IEND\xaeB`\x82")
+    assert 20_000 < len(data) < 3_000_000
+    assert data == b.read_bytes()
+    assert b"Matplotlib" not in data
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["phase.png"]  # no temporary file left
+
+
+def test_tanh_critical_line_starts_at_xavier_without_bias(tanh_fig):
+    (line,) = critical_lines(tanh_fig)
+    x, y = line.get_xdata(), line.get_ydata()
+    assert y[0] == 0.0 and x[0] == pytest.approx(1.0, abs=1e-6)
+    assert np.all(np.diff(x) > 0)  # more bias needs more weight variance to reach the edge
+    np.testing.assert_allclose(x[-5:], theory.critical_line(theory.activation("tanh"), y[-5:]))
+    assert line.get_color() == "black" and line.get_linestyle() == "-"
+
+
+def test_map_colours_log_chi1_centred_at_one(tanh_fig):
+    mesh = tanh_fig.axes[0].collections[0]
+    expected = np.log10(theory.chi1_grid(theory.activation("tanh"), SW2[None, :], SB2[:, None]))
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(expected.shape), expected)
+    assert mesh.norm.vcenter == 0.0 and mesh.norm.vmin < 0 < mesh.norm.vmax
+    cbar = tanh_fig.axes[1]
+    labels = [t.get_text() for t in cbar.get_yticklabels()]
+    assert "1" in labels and "0.5" in labels and "2" in labels
+    text = texts(tanh_fig)
+    for words in ("ordered (vanishing)", "chaotic (exploding)", "Order/chaos phase diagram: tanh",
+                  "σ_w² E[φ′(h)²]", "q*", CRITICAL):
+        assert words in text
+
+
+def test_measured_points_are_drawn_and_the_unusable_ones_counted():
+    points = [
+        {"sigma_w2": 0.64, "sigma_b2": 0.0, "measured_factor": 0.62},
+        {"sigma_w2": 2.25, "sigma_b2": 0.09, "measured_factor": 1.07},
+        {"sigma_w2": 1.0, "sigma_b2": 0.0, "measured_factor": float("nan")},
+        {"sigma_w2": 1.0, "sigma_b2": 0.0, "measured_factor": None},
+        {"sigma_w2": None, "sigma_b2": 0.0, "measured_factor": 0.5},
+        {"sigma_w2": 9.0, "sigma_b2": 0.0, "measured_factor": 2.0},  # beyond the grid
+    ]
+    fig = phase.fig_phase("tanh", {}, SW2, SB2, points)
+    np.testing.assert_allclose(scattered(fig), [[0.64, 0.0], [2.25, 0.09]])
+    dots = fig.axes[0].collections[1]
+    np.testing.assert_allclose(dots.get_array(), np.log10([0.62, 1.07]))
+    assert dots.norm is fig.axes[0].collections[0].norm  # one colour scale for the map and the points
+    text = texts(fig)
+    assert "measured per-layer factor (sweep)" in text
+    assert "3 points without a finite measured factor" in text and "1 measured point outside this range" in text
+
+
+def test_no_points_no_scatter(tanh_fig):
+    assert scattered(tanh_fig).size == 0
+    assert "measured" not in texts(tanh_fig)
+
+
+def test_relu_critical_line_is_he_init():
+    fig = phase.fig_phase("relu", {}, SW2, SB2)
+    (line,) = critical_lines(fig)
+    np.testing.assert_allclose(line.get_xdata(), 2.0, atol=1e-6)
+
+
+def test_sigmoid_says_where_its_critical_line_lies():
+    fig = phase.fig_phase("sigmoid", {}, SW2, SB2)
+    assert not critical_lines(fig)
+    text = texts(fig)
+    critical = theory.critical_sigma_w2(theory.activation("sigmoid"))
+    assert "χ₁ < 1 everywhere in this range" in text and f"σ_w² ≈ {critical:.3g} (σ_b² = 0)" in text
+    assert "ordered (vanishing)" in text and "chaotic" not in text
+
+
+def test_activation_parameters_and_bias_reach_the_theory():
+    fig = phase.fig_phase("leaky_relu", {"slope": 0.5}, SW2, SB2, bias=0.1)
+    (line,) = critical_lines(fig)
+    np.testing.assert_allclose(line.get_xdata(), 2 / (1 + 0.5**2), rtol=1e-6)  # χ₁ = σ_w² (1 + a²) / 2
+    text = texts(fig)
+    assert "leaky_relu(slope=0.5)" in text and "bias mean b = 0.1" in text
+
+
+def test_default_grid_covers_the_common_edges():
+    assert phase.DEFAULT_SIGMA_W2.ndim == phase.DEFAULT_SIGMA_B2.ndim == 1
+    assert phase.DEFAULT_SIGMA_W2[0] < 1.0 and phase.DEFAULT_SIGMA_W2[-1] > 2.0  # tanh's and relu's edges
+    assert phase.DEFAULT_SIGMA_B2[0] == 0.0
+
+
+@pytest.mark.parametrize("extent", [np.log10(2.0), 0.9, 1.53, 2.6, 12.0])
+def test_colour_bar_ticks_are_few_and_reach_the_end(extent):
+    ticks = phase._side_ticks(extent)
+    assert 1 <= len(ticks) <= 5 and np.all(ticks <= extent + 1e-9) and np.all(np.diff(ticks) > 0)
+    assert ticks[-1] >= extent / 3
+
+
+def test_importing_phase_does_not_import_matplotlib():
+    code = "import gradlab.reporters.phase, sys; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
