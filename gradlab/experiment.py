@@ -17,7 +17,7 @@ from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
 from .engine.model import MLP, build_model
 from .engine.optimizers import OPTIMIZERS, clip_by_global_norm
-from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, global_norm, norm, verdict
+from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, _norm, global_norm, norm, verdict
 
 DEFAULT_STEPS = 200
 
@@ -134,12 +134,13 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
             loss, dlogits = loss_fn(logits, y)
             model.backward(dlogits)
             grads = [layer.grads[k] for layer, k in params]
-            gnorm = global_norm([norm(g) for g in grads])
+            norms = [_norm(g) for g in grads]  # under the errstate above
+            gnorm = global_norm(norms)
             row = {"step": step, "loss": loss, "train_acc": _accuracy(loss_name, logits, y), "grad_norm": gnorm}
             due = rec.due(step)
             finite = math.isfinite(loss) and math.isfinite(gnorm)
             if due or not finite:
-                rec.add_layers(step)
+                rec.add_layers(step, {id(g): n for g, n in zip(grads, norms)})
             # after add_layers, which reads the training batch's caches that this eval pass overwrites;
             # eval mode leaves BatchNorm's running statistics and the noise streams untouched
             if due and finite and len(data.y_test):
@@ -153,9 +154,10 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
             if step < total:
                 if t.clip_grad_norm is not None:
                     clip_by_global_norm(grads, t.clip_grad_norm, gnorm)
-                opt.step([layer.params[k] for layer, k in params], grads)
+                arrays = [layer.params[k] for layer, k in params]
+                opt.step(arrays, grads, keep=due)
                 if due:
-                    rec.add_updates()
+                    rec.add_updates({id(p): u for p, u in zip(arrays, opt.updates)})
             if on_step:
                 on_step(step, total)
 

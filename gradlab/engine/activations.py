@@ -34,6 +34,11 @@ class Activation:
     def grad(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
 
+    def grad_at(self, x: np.ndarray, out: np.ndarray, training: bool = False) -> np.ndarray:
+        """f'(x) given also ``out = f(x)`` from the forward pass; those whose derivative is a function of the
+        output (sigmoid, tanh) override it to skip recomputing f. Returns a new array."""
+        return self.grad(x, training)
+
     def param_grads(self, x: np.ndarray, dout: np.ndarray) -> dict[str, np.ndarray]:
         """Gradients of the loss w.r.t. learnable parameters, given the upstream ``dout``."""
         return {}
@@ -49,17 +54,18 @@ class Sigmoid(Activation):
     saturating = True
 
     def forward(self, x, training=False):
-        # Split by sign so that exp never overflows for large |x|.
-        out = np.empty_like(x)
-        pos = x >= 0
-        out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-        ex = np.exp(x[~pos])
-        out[~pos] = ex / (1.0 + ex)
-        return out
+        # exp(-|x|) never overflows; both branches are exact forms of the same value
+        e = np.exp(-np.abs(x))
+        d = 1.0 + e
+        return np.where(x >= 0, np.reciprocal(d), e / d)
 
     def grad(self, x, training=False):
-        s = self.forward(x)
-        return s * (1.0 - s)
+        return self.grad_at(x, self.forward(x))
+
+    def grad_at(self, x, out, training=False):
+        g = np.subtract(1.0, out)
+        g *= out
+        return g
 
 
 class Tanh(Activation):
@@ -71,8 +77,11 @@ class Tanh(Activation):
         return np.tanh(x)
 
     def grad(self, x, training=False):
-        t = np.tanh(x)
-        return 1.0 - t * t
+        return self.grad_at(x, np.tanh(x))
+
+    def grad_at(self, x, out, training=False):
+        g = np.multiply(out, out)
+        return np.subtract(1.0, g, out=g)
 
 
 class ReLU(Activation):

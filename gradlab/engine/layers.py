@@ -38,14 +38,19 @@ class Linear(Layer):
 
     def forward(self, x, training=True):
         self.x = x
-        self.out = x @ self.params["W"] + self.params["b"]
-        return self.out
+        out = x @ self.params["W"]
+        out += self.params["b"]
+        self.out = out
+        return out
 
     def backward(self, dout):
         self.dout = dout
-        self.grads["W"] = self.x.T @ dout
-        self.grads["b"] = dout.sum(axis=0)
-        return dout @ self.params["W"].T
+        W, b = self.params["W"], self.params["b"]
+        if "W" not in self.grads:  # written in place from then on: no allocation per step
+            self.grads = {"W": np.empty_like(W), "b": np.empty_like(b)}
+        np.matmul(self.x.T, dout, out=self.grads["W"])
+        np.sum(dout, axis=0, out=self.grads["b"])
+        return dout @ W.T
 
 
 class BatchNorm(Layer):
@@ -104,7 +109,9 @@ class ActivationLayer(Layer):
 
     def backward(self, dout):
         self.grads = self.activation.param_grads(self.x, dout)
-        return dout * self.activation.grad(self.x, self.training)
+        dx = self.activation.grad_at(self.x, self.out, self.training)
+        dx *= dout
+        return dx
 
 
 class Sequential(Layer):

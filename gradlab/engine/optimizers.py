@@ -1,7 +1,8 @@
 """Optimizers, kept in the ``OPTIMIZERS`` registry.
 
 An optimizer holds its own state per parameter and updates arrays in place:
-``step(params, grads)`` where both are lists of arrays in the same order.
+``step(params, grads, keep)`` where both are lists of arrays in the same order; with ``keep`` it leaves the
+steps it applied in ``updates`` (p_new = p - u), for the recorder's update:weight ratio.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ class SGD:
     def __init__(self, lr: float, **_):
         self.lr = lr
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray], keep: bool = False) -> None:
+        updates = []
         for p, g in zip(params, grads):
-            p -= self.lr * g
+            u = np.multiply(g, self.lr)
+            p -= u
+            updates.append(u)
+        self.updates = updates if keep else None
 
 
 class Momentum:
@@ -27,13 +32,17 @@ class Momentum:
         self.lr, self.mu = lr, momentum
         self.v: list[np.ndarray] | None = None
 
-    def step(self, params, grads):
+    def step(self, params, grads, keep=False):
         if self.v is None:
             self.v = [np.zeros_like(p) for p in params]
+        updates = []
         for p, g, v in zip(params, grads, self.v):
             v *= self.mu
             v += g
-            p -= self.lr * v
+            u = np.multiply(v, self.lr)
+            p -= u
+            updates.append(u)
+        self.updates = updates if keep else None
 
 
 class Adam:
@@ -45,18 +54,22 @@ class Adam:
         self.m: list[np.ndarray] | None = None
         self.v: list[np.ndarray] | None = None
 
-    def step(self, params, grads):
+    def step(self, params, grads, keep=False):
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.v = [np.zeros_like(p) for p in params]
         self.t += 1
         c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
+        updates = []
         for p, g, m, v in zip(params, grads, self.m, self.v):
             m *= self.b1
             m += (1 - self.b1) * g
             v *= self.b2
             v += (1 - self.b2) * g * g
-            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+            u = self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+            p -= u
+            updates.append(u)
+        self.updates = updates if keep else None
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Every benchmark the README's performance section reports; JSON goes to benchmarks/results/.
+# Torch is compared when installed: pip install -e '.[bench]'
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python benchmarks/startup.py
+python benchmarks/step.py --threads 1
+python benchmarks/step.py --threads 2
+python benchmarks/sweep.py
