@@ -62,7 +62,7 @@ SetOption = Annotated[list[str], typer.Option(
     help="Override a config field, e.g. [bold]--set model.depth=20[/]; repeatable. The value is parsed as YAML.")]
 
 
-def _show(result, plots: bool) -> None:
+def _show(result, plots: bool, fmt: str = "png") -> None:
     from .reporters.table import render
 
     console.print(render(result))
@@ -70,7 +70,7 @@ def _show(result, plots: bool) -> None:
         if plots:
             from .reporters.plots import write_plots
 
-            write_plots(result, result.run_dir / "plots")
+            write_plots(result, result.run_dir / "plots", fmt)
         console.print(f"results: {result.run_dir}", highlight=False)
 
 
@@ -105,30 +105,34 @@ def report(
         metavar="DIR", help="A run directory (results/<name>/<run-id>) or a sweep directory (results/sweeps/<name>).")],
     plots: Annotated[bool, typer.Option(help="Redraw the PNG plots into DIR/plots.")] = True,
     runs: Annotated[bool, typer.Option("--runs", help="For a sweep: also list every run.")] = False,
+    image_format: Annotated[str, typer.Option(
+        "--format", help="Image format of the plots: png or svg (both byte-identical for identical data).")] = "png",
 ):
     """Redraw the table and the plots of a finished run or sweep from its directory alone."""
-    from .sweep import SPEC_FILE, collect
+    from .sweep import SPEC_FILE, load_sweep
 
+    if image_format not in ("png", "svg"):
+        raise UsageError(f"--format {image_format!r}: choose png or svg")
     if (run_dir / SPEC_FILE).is_file():
-        _show_sweep(collect(run_dir), plots, runs)
+        _show_sweep(load_sweep(run_dir), plots, runs, image_format)
         return
     from .results import load_run
 
-    _show(load_run(run_dir), plots)
+    _show(load_run(run_dir), plots, image_format)
 
 
 def _shortcut(help_: str):
     return Annotated[Optional[str], typer.Option(metavar="VALUES", help=help_, rich_help_panel="Axes")]
 
 
-def _show_sweep(summary, plots: bool, every_run: bool) -> None:
+def _show_sweep(summary, plots: bool, every_run: bool, fmt: str = "png") -> None:
     from .reporters.sweep_table import render_sweep
 
     console.print(render_sweep(summary, every_run))
     if plots and not any(r["status"] == "pending" for r in summary.rows):
         from .reporters.sweep_plots import write_sweep_plots
 
-        write_sweep_plots(summary, summary.folder / "plots")
+        write_sweep_plots(summary, summary.folder / "plots", fmt)
     console.print(f"sweep: {summary.folder}", highlight=False)
 
 

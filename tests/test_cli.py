@@ -165,3 +165,12 @@ def test_bad_config_as_a_real_process(tmp_path):
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "did you mean 'relu'" in out.stderr
     assert not (tmp_path / "results").exists() and out.stdout == ""
+
+
+def test_report_draws_svg_on_request(tiny, tmp_path):
+    assert invoke("run", tiny, "-o", tmp_path, "--no-plots").exit_code == 0
+    (run_dir,) = (tmp_path / "tiny").iterdir()
+    result = invoke("report", run_dir, "--format", "svg")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.suffix for p in (run_dir / "plots").iterdir()) == [".svg"] * 4
+    assert invoke("report", run_dir, "--format", "gif").exit_code == 2

@@ -343,3 +343,22 @@ def test_a_prediction_far_off_the_data_does_not_squash_it(tanh):
 ])
 def test_legend_columns_fit_the_width(labels, width, expected):
     assert plots.legend_columns(labels, width, 8) == expected
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg"])
+def test_images_are_byte_identical_for_identical_data_and_carry_no_version_or_date(tmp_path, fmt):
+    import matplotlib
+
+    from gradlab import load_config, run_experiment
+    from gradlab.reporters.plots import write_plots
+
+    result = run_experiment(load_config(None, ["model.depth=4", "train.steps=4", "record.every=2"]))
+    a = write_plots(result, tmp_path / "a", fmt)
+    b = write_plots(result, tmp_path / "b", fmt)
+    assert [p.suffix for p in a] == [f".{fmt}"] * 4
+    for x, y in zip(a, b):
+        data = x.read_bytes()
+        assert data == y.read_bytes(), x.name
+        assert matplotlib.__version__.encode() not in data
+        if fmt == "svg":
+            assert b"<dc:date>" not in data and b"Matplotlib" not in data

@@ -677,19 +677,33 @@ def png_bytes(fig: "Figure") -> bytes:
     return buf.getvalue()
 
 
-def write_figures(figures: dict[str, Callable], data, out_dir: str | Path) -> list[Path]:
-    """Render each ``name -> make(data)`` figure into ``out_dir`` (created if needed), each file written
-    atomically. Returns the paths written, in ``figures`` order."""
+def svg_bytes(fig: "Figure") -> bytes:
+    """The figure as SVG bytes, byte-identical for identical figures: no creator (the matplotlib version), no
+    date, and a fixed salt for the ids matplotlib would otherwise draw at random."""
+    from matplotlib import rc_context
+
+    buf = io.BytesIO()
+    with rc_context({"svg.hashsalt": "gradlab"}), np.errstate(all="ignore"):
+        fig.savefig(buf, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+    return buf.getvalue()
+
+
+IMAGE_FORMATS: dict[str, Callable[["Figure"], bytes]] = {"png": png_bytes, "svg": svg_bytes}
+
+
+def write_figures(figures: dict[str, Callable], data, out_dir: str | Path, fmt: str = "png") -> list[Path]:
+    """Render each ``name -> make(data)`` figure into ``out_dir`` (created if needed) as ``fmt`` (png or svg;
+    the name's suffix follows), each file written atomically. Returns the paths written, in ``figures`` order."""
     from ..results import atomic_write
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / name for name in figures]
+    paths = [out_dir / Path(name).with_suffix(f".{fmt}") for name in figures]
     for path, make in zip(paths, figures.values()):
-        atomic_write(path, png_bytes(make(data)))
+        atomic_write(path, IMAGE_FORMATS[fmt](make(data)))
     return paths
 
 
-def write_plots(result: "RunResult", out_dir: str | Path) -> list[Path]:
+def write_plots(result: "RunResult", out_dir: str | Path, fmt: str = "png") -> list[Path]:
     """Every figure of a run (``FIGURES``) into ``out_dir``; returns the paths."""
-    return write_figures(FIGURES, result, out_dir)
+    return write_figures(FIGURES, result, out_dir, fmt)

@@ -440,6 +440,6 @@ FIGURES: dict[str, Callable[["SweepSummary"], "Figure"]] = {
 }
 
 
-def write_sweep_plots(summary: "SweepSummary", out_dir: str | Path) -> list[Path]:
+def write_sweep_plots(summary: "SweepSummary", out_dir: str | Path, fmt: str = "png") -> list[Path]:
     """Every figure of a sweep (``FIGURES``) into ``out_dir``; returns the paths."""
-    return write_figures(FIGURES, summary, out_dir)
+    return write_figures(FIGURES, summary, out_dir, fmt)
