@@ -7,12 +7,13 @@ heavy modules (matplotlib, pydantic, the engine) stay unimported for them.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from common import write_report
 
 HEAVY = ("matplotlib", "pydantic", "gradlab.engine", "gradlab.config")
 PROBE = ("import sys, runpy; sys.argv = ['gradlab', '{arg}']\n"
@@ -42,8 +43,7 @@ def main() -> None:
         report["heavy_imported"][arg] = line.split(" ", 1)[1]
         print(f"gradlab {arg:<10} {report['median_s'][arg]:.3f} s   heavy modules imported: "
               f"{report['heavy_imported'][arg]}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,6 @@ weight-gradient norm every step. Measurements alternate between the contenders; 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -25,6 +22,8 @@ from gradlab.engine.losses import LOSSES
 from gradlab.engine.model import MLP
 from gradlab.engine.optimizers import OPTIMIZERS
 from gradlab.recorder import Recorder, global_norm, norm
+
+from common import write_report
 
 SHAPES = [(10, 64, 64), (50, 64, 64), (50, 128, 128), (50, 256, 256), (20, 512, 256)]  # depth, width, batch
 N_CLASSES = 10
@@ -156,13 +155,8 @@ def main() -> None:
             print(f"{depth:>5} {width:>5} {batch:>5} {row['dtype']:>7} {row['gradlab_ms']:10.2f} "
                   f"{row['no_record_ms']:9.2f} {row['floor_ms']:8.2f} {torch_ms} {row['gradlab_over_floor']:6.2f} "
                   f"{over_torch} {100 * row['recording_overhead']:6.1f}")
-    report = {"benchmark": "step", "repeats": args.repeats, "threads": args.threads, "rows": rows, "torch": have_torch,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                          "numpy": np.__version__},
-              "date": time.strftime("%Y-%m-%d")}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {args.json}")
+    report = {"benchmark": "step", "repeats": args.repeats, "threads": args.threads, "rows": rows, "torch": have_torch}
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,14 @@ included, as a user would run it. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import write_report
 
 
 def one_sweep(workers: int, extra: list[str]) -> float:
@@ -51,13 +50,8 @@ def main() -> None:
         print(f"{w:>8} {medians[w]:>9.2f} {min(times[w]):>7.2f} {base / medians[w]:>8.2f}x")
     report = {"benchmark": "sweep", "command": "gradlab sweep --depth 2..50", "plots": not extra,
               "repeats": args.repeats, "seconds": times, "median_s": medians,
-              "speedup": {w: base / m for w, m in medians.items()},
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version()},
-              "date": time.strftime("%Y-%m-%d")}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {args.json}")
+              "speedup": {w: base / m for w, m in medians.items()}}
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

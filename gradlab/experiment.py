@@ -17,7 +17,7 @@ from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
 from .engine.model import MLP, build_model
 from .engine.optimizers import OPTIMIZERS, clip_by_global_norm
-from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, _norm, global_norm, norm, verdict
+from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, _norm, global_norm, verdict
 
 DEFAULT_STEPS = 200
 
