@@ -189,17 +189,16 @@ def sweep(
         if config is not None or picked or grid or seeds or overrides or name:
             raise UsageError("--resume SWEEP_DIR takes the config and axes saved there; drop the other axes, "
                              "CONFIG, --set and --name")
-        spec = load_spec(resume)
-        root = resume.resolve().parent.parent
+        spec, folder = load_spec(resume), resume
     else:
         axes = [make_axis(SHORTCUTS[k], v, f"--{k}") for k, v in picked.items()]
         axes += [parse_grid_option(g) for g in grid]
         spec = make_sweep(config, axes, tuple(overrides), name, seeds)
-        root = output if output is not None else Path(spec.base["output"])
+        folder = sweep_dir(output if output is not None else Path(spec.base["output"]), spec.name)
     if dry_run:
-        _dry_run(spec, sweep_dir(root, spec.name))
+        _dry_run(spec, folder)
         return
-    summary = _run_sweep(spec, root, workers, scheduler)
+    summary = _run_sweep(spec, folder, workers, scheduler)
     _show_sweep(summary, plots, runs)
     failed = sum(r["status"] == "failed" for r in summary.rows)
     if failed:
@@ -220,7 +219,7 @@ def _dry_run(spec, folder: Path) -> None:
         console.print("  ..." if i is None else f"  {i + 1:>4}  {_point(points[i])}", highlight=False, markup=False)
 
 
-def _run_sweep(spec, root: Path, workers: Optional[int], scheduler: Optional[str]):
+def _run_sweep(spec, folder: Path, workers: Optional[int], scheduler: Optional[str]):
     from .executors import DaskExecutor, local_executor
     from .reporters.progress import SweepProgress
     from .sweep import run_sweep
@@ -231,7 +230,7 @@ def _run_sweep(spec, root: Path, workers: Optional[int], scheduler: Optional[str
         n = workers or _cores()
         make = lambda: local_executor(n)  # noqa: E731
     with SweepProgress(err_console, spec.name) as show:
-        return run_sweep(spec, root, make, show)
+        return run_sweep(spec, None, make, show, folder)
 
 
 @app.command("theory")

@@ -16,7 +16,6 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 
 from .errors import UsageError
 
-SCHEDULER_ENV = "GRADLAB_SCHEDULER"
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -50,12 +49,14 @@ def local_executor(workers: int) -> Executor:
 
 def stop_now(executor: Executor) -> None:
     """Cancel what has not started and end the workers without waiting for running tasks (on Ctrl-C)."""
-    executor.shutdown(wait=False, cancel_futures=True)
     terminate = getattr(executor, "terminate_workers", None)  # Python 3.14+
     if terminate is not None:
         terminate()
         return
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
+    # before shutdown, which forgets them: older Pythons have no public way to end running workers
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
         process.terminate()
 
 
@@ -79,7 +80,6 @@ class DaskExecutor:
             raise UsageError(f"the dask scheduler at {address} has no workers after {timeout:g} s; "
                              f"start some with `dask worker {address}`") from None
         self.executor = self.client.get_executor(pure=False)
-        self.workers = sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values())
 
     def submit(self, fn, *args):
         return self.executor.submit(fn, *args)

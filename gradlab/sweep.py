@@ -81,7 +81,9 @@ class Sweep:
         """Every grid point's validated config; all problems are reported at once, each only once."""
         configs, problems = [], []
         for point in self.points():
-            blame = {k: (v, f"sweep axis {k}={label_of(v)}") for k, v in point.items()}
+            # parents before children: model.init must not replace the model.init.gain set beside it
+            blame = {k: (v, f"sweep axis {k}={label_of(v)}") for k, v in sorted(point.items(),
+                                                                            key=lambda kv: kv[0].count("."))}
             try:
                 configs.append(build_config(self.base, self.source, values=blame))
             except ConfigError as exc:
@@ -186,9 +188,11 @@ class _Signals:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-def run_sweep(sweep: Sweep, root: Path, make_executor: Callable[[], Any],
-              on_progress: Optional[Callable[[Progress, Optional[dict], Optional[dict]], None]] = None) -> "SweepSummary":
-    """Run every grid point not already finished under ``root/sweeps/<name>/``, then write the summary.
+def run_sweep(sweep: Sweep, root: Optional[Path], make_executor: Callable[[], Any],
+              on_progress: Optional[Callable[[Progress, Optional[dict], Optional[dict]], None]] = None,
+              folder: Optional[Path] = None) -> "SweepSummary":
+    """Run every grid point not already finished under ``root/sweeps/<name>/`` (or ``folder``, to resume a
+    sweep wherever it lies), then write the summary.
 
     ``make_executor()`` gives a concurrent.futures-style executor; ``on_progress(progress, point, summary)`` is
     called once before the first run (point and summary None) and after each, with the run's grid point
@@ -196,7 +200,7 @@ def run_sweep(sweep: Sweep, root: Path, make_executor: Callable[[], Any],
     after every finished run is safely on disk.
     """
     configs = sweep.configs()
-    folder = sweep_dir(root, sweep.name)
+    folder = Path(folder) if folder is not None else sweep_dir(root, sweep.name)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / SPEC_FILE, yaml.safe_dump(sweep.to_spec(), sort_keys=False))
     runs, failed = folder / "runs", folder / "failed"
@@ -219,12 +223,11 @@ def run_sweep(sweep: Sweep, root: Path, make_executor: Callable[[], Any],
         on_progress(progress, None, None)
     if todo:
         _execute(todo, runs, failed, make_executor, progress, on_progress)
-    return collect(folder)
+    return collect(folder, sweep)
 
 
 def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, on_progress) -> None:
     executor = make_executor()
-    clean = False
     try:
         with _Signals():
             pending = {executor.submit(execute, config.model_dump_json()): (key, config, point)
@@ -233,37 +236,39 @@ def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, 
                 finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in finished:
                     key, config, point = pending.pop(future)
-                    try:
-                        status, value = future.result()
-                    except BrokenProcessPool:
-                        status, value = "failed", "the worker process died (out of memory, or killed)"
-                    except Exception as exc:  # noqa: BLE001 - e.g. a dask worker lost: a failed run, not a crash
-                        status, value = "failed", f"{type(exc).__name__}: {exc}"
-                    if status == "ok":
-                        try:
-                            write_run(value, runs / key)
-                        except FileExistsError:
-                            pass  # a concurrent sweep over the same grid finished it first: same config, same run
-                        (failed / f"{key}.json").unlink(missing_ok=True)
-                        summary = value.summary
-                    else:
-                        _write_failure(failed, key, config, value)
-                        summary = {"status": "failed", "error": value}
+                    summary = _keep(future, key, config, runs, failed)
                     progress.done += 1
                     _count(progress.counts, summary)
                     if on_progress:
                         on_progress(progress, point, summary)
-        clean = True
     except KeyboardInterrupt:
         stop_now(executor)
         raise SweepInterrupted(f"interrupted: {progress.done} of {progress.total} runs are finished and kept; "
                                f"run the same command again to finish the other {progress.total - progress.done}"
                                ) from None
-    finally:
-        if clean:
-            executor.shutdown(wait=True)
+    except BaseException:  # any other failure: the queued runs must not go on in the background
+        stop_now(executor)
+        raise
+    executor.shutdown(wait=True)
 
 
+def _keep(future, key: str, config: ExperimentConfig, runs: Path, failed: Path) -> dict:
+    """Write a finished run (or its failure) to disk; return its summary for the progress display."""
+    try:
+        status, value = future.result()
+    except BrokenProcessPool:
+        status, value = "failed", "the worker process died (out of memory, or killed)"
+    except Exception as exc:  # noqa: BLE001 - e.g. a dask worker lost: a failed run, not a crash
+        status, value = "failed", f"{type(exc).__name__}: {exc}"
+    if status != "ok":
+        _write_failure(failed, key, config, value)
+        return {"status": "failed", "error": value}
+    try:
+        write_run(value, runs / key)
+    except FileExistsError:
+        pass  # a concurrent sweep over the same grid finished it first: same config, same run
+    (failed / f"{key}.json").unlink(missing_ok=True)
+    return value.summary
 
 
 # -- collecting ------------------------------------------------------------------------------------------------
@@ -326,11 +331,12 @@ def _value(value):
     return value if isinstance(value, (str, int)) else float(value)
 
 
-def collect(folder: Path) -> SweepSummary:
+def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
     """Rebuild the summary from the run directories alone, in grid order; runs not yet finished are
-    ``pending``. Writes ``summary.csv`` and ``profiles.csv`` when no run is pending."""
+    ``pending``. ``sweep`` defaults to the spec saved in ``folder``. Writes ``summary.csv`` and
+    ``profiles.csv`` when no run is pending."""
     folder = Path(folder)
-    sweep = load_spec(folder)
+    sweep = sweep or load_spec(folder)
     configs = sweep.configs()
     rows, profiles = [], []
     for point, config in zip(sweep.labelled_points(), configs):

@@ -192,3 +192,12 @@ def test_an_unreachable_scheduler_is_a_clear_error_not_a_hang():
 
     with pytest.raises(UsageError, match="cannot reach the dask scheduler at tcp://127.0.0.1:9"):
         DaskExecutor("tcp://127.0.0.1:9", timeout=1)
+
+
+def test_an_axis_on_a_section_does_not_erase_an_axis_inside_it(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {depth: 2, activation: tanh}\ntrain: {steps: 1}\nsweep:\n  model.init.gain: [0.5, 2.0]\n")
+    sweep = make_sweep(cfg, [make_axis("model.init", "lecun_normal,xavier_normal")])
+    configs = sweep.configs()
+    assert [(c.model.init.name, c.model.init.params["gain"]) for c in configs] == [
+        ("lecun_normal", 0.5), ("xavier_normal", 0.5), ("lecun_normal", 2.0), ("xavier_normal", 2.0)]

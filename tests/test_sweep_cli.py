@@ -114,6 +114,21 @@ def _wait_for_runs(folder: Path, n: int, proc, timeout=120):
     raise AssertionError("the sweep made no progress")
 
 
+def test_ctrl_c_stops_long_runs_at_once(tmp_path):
+    proc = _sweep_process(tmp_path, "--set", "train.steps=100000", "--set", "record.every=100000")
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "sweeps" / "default" / "sweep.yaml").exists():  # the workers are starting
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(2)  # every worker is now deep inside a run of minutes
+    os.killpg(proc.pid, signal.SIGINT)
+    start = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: 0 of 40 runs" in stderr, stderr
+    assert time.monotonic() - start < 10  # not after the running runs finish
+    assert not [p for p in (tmp_path / "sweeps").rglob("*") if p.name.endswith((".partial", ".tmp"))]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_keeps_finished_runs_and_the_same_command_resumes_them(tmp_path, sig):
     out = tmp_path / "cut"
@@ -149,8 +164,12 @@ def test_resume_option_finishes_a_saved_sweep(tmp_path):
         for f in sorted(run.rglob("*"), reverse=True):
             f.rmdir() if f.is_dir() else f.unlink()
         run.rmdir()
-    result = invoke("sweep", "--resume", folder, "--no-plots", "--workers", "1")
+    moved = tmp_path / "elsewhere" / "renamed"  # a sweep folder moved away resumes where it now lies
+    moved.parent.mkdir()
+    folder.rename(moved)
+    result = invoke("sweep", "--resume", moved, "--no-plots", "--workers", "1")
     assert result.exit_code == 0, result.output
-    assert len(rows(folder / "summary.csv")) == 4
+    assert len(rows(moved / "summary.csv")) == 4 and not folder.exists()
+    folder = moved
     bad = invoke("sweep", "--resume", folder, "--depth", "2")
     assert bad.exit_code == 2 and "drop the other axes" in bad.output
