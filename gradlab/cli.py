@@ -254,7 +254,7 @@ def theory_(
     flags = {"model.activation": activation, "model.depth": depth}
     sets = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if sigma_w2 is not None:
-        sets += ["model.init.name=lecun_normal", f"model.init.gain={sigma_w2 ** 0.5!r}"]
+        sets.append(f"model.init={{name: lecun_normal, gain: {sigma_w2 ** 0.5!r}}}")  # the whole init: no stale params
     if sigma_b2 is not None:
         sets.append(f"model.bias_std={sigma_b2 ** 0.5!r}")
     if config is None:

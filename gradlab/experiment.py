@@ -101,7 +101,8 @@ def predict_theory(config: ExperimentConfig) -> "theory.Prediction":
     d = config.data
     data = make_dataset(d.dataset, d.n_samples, _seeds(config)["data"], d.noise, d.test_fraction,
                         np.dtype(config.dtype), **d.options)
-    return theory.predict(config.model, data.n_features, float(np.mean(data.X_train ** 2)))
+    return theory.predict(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
+                          OUTPUTS[config.model.loss](data.n_classes))
 
 
 def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, int], None]] = None) -> RunResult:
@@ -169,7 +170,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     result = RunResult(config, steps, layers, {})
     result.summary = summarize(result, status, bad_step, bad_layer, total, model, time.perf_counter() - t0)
     result.summary["theory"] = theory.summary(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
-                                              result.profile("signal", 0))
+                                              result.profile("signal", 0), OUTPUTS[loss_name](data.n_classes))
     return result
 
 

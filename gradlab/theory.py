@@ -234,6 +234,7 @@ class Prediction:
     log10_signal: list[float] = field(default_factory=list)  # per layer 1..depth+1
     fixed: Optional[FixedPoint] = None
     chi1: float = math.nan
+    batchnorm_rate: Optional[float] = None  # where BatchNorm before the activation takes the theory's place
 
     @property
     def depth_scale(self) -> float:
@@ -254,17 +255,21 @@ def _not_applicable(model) -> str:
     return ""
 
 
-def predict(model, n_in: int, input_second_moment: float = 1.0) -> Prediction:
+def predict(model, n_in: int, input_second_moment: float = 1.0, n_out: Optional[int] = None) -> Prediction:
     """The step-0 prediction for a ``ModelConfig`` (read by attribute) with ``n_in`` inputs whose mean square
-    is ``input_second_moment`` (1 for the standardized datasets)."""
+    is ``input_second_moment`` (1 for the standardized datasets) and ``n_out`` outputs (default: the last width;
+    it sets the output layer's σ_w² for fan-averaging inits such as Xavier)."""
     reason = _not_applicable(model)
     if reason:
-        return Prediction(False, reason)
+        bn = model.batchnorm
+        rate = batchnorm_rate(activation(model.activation.name, **model.activation.params)) \
+            if bn.enabled and bn.position == "before" and not model.residual.enabled \
+            and model.activation.name not in STOCHASTIC else None
+        return Prediction(False, reason, batchnorm_rate=rate)
     act = activation(model.activation.name, **model.activation.params)
-    widths = [n_in, *model.widths]
+    widths = [n_in, *model.widths, n_out or model.widths[-1]]
     variance = VARIANCE[model.init.name]
-    # σ_w² of layer l = Var(W) · fan_in; the output layer's fan_out does not matter for ‖∂L/∂h‖ below it
-    sw2 = [variance(i, o, **model.init.params) * i for i, o in zip(widths, [*widths[1:], widths[-1]])]
+    sw2 = [variance(i, o, **model.init.params) * i for i, o in zip(widths, widths[1:])]  # Var(W) · fan_in
     sb2, b = model.bias_std**2, model.bias_init
     q = [sw2[0] * input_second_moment + sb2]
     for l in range(1, len(model.widths)):
@@ -317,12 +322,13 @@ def threshold_depth(pred: Prediction, threshold: float = 1e-6) -> float:
     return len(profile) - 1 + (bound - last) / per_layer
 
 
-def summary(model, n_in: int, input_second_moment: float, measured_signal: np.ndarray) -> dict:
+def summary(model, n_in: int, input_second_moment: float, measured_signal: np.ndarray,
+            n_out: Optional[int] = None) -> dict:
     """Theory beside measurement for a run's summary: the prediction (when it applies), the BatchNorm rate
     (BatchNorm before the activation, no residual), and the per-layer factors of ‖∂L/∂h‖², predicted and
     measured, fitted over the same middle layers. ``measured_signal`` is ‖∂L/∂h_l‖ at step 0, layers 1..depth+1."""
     depth = len(model.widths)
-    pred = predict(model, n_in, input_second_moment)
+    pred = predict(model, n_in, input_second_moment, n_out)
     with np.errstate(divide="ignore", invalid="ignore"):
         measured = np.log10(np.asarray(measured_signal, dtype=float) / measured_signal[-1])
     out = {"applies": pred.applies, "reason": pred.reason, "middle_layers": list(middle_layers(depth)),
@@ -333,8 +339,6 @@ def summary(model, n_in: int, input_second_moment: float, measured_signal: np.nd
                    q_star=fp.q, q_star_kind=fp.kind, chi1=pred.chi1, regime=pred.regime,
                    depth_scale=pred.depth_scale, predicted_factor=fitted_factor(np.asarray(pred.log10_signal), depth),
                    predicted_log10_signal=pred.log10_signal)
-    elif model.batchnorm.enabled and model.batchnorm.position == "before" and not model.residual.enabled \
-            and model.activation.name not in STOCHASTIC:
-        rate = batchnorm_rate(activation(model.activation.name, **model.activation.params))
-        out.update(batchnorm_rate=rate, predicted_factor=rate)
+    elif pred.batchnorm_rate is not None:
+        out.update(batchnorm_rate=pred.batchnorm_rate, predicted_factor=pred.batchnorm_rate)
     return out

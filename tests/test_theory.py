@@ -154,3 +154,10 @@ def test_threshold_depth_extrapolates_with_chi1():
     n = T.threshold_depth(pred, 1e-6)
     # beyond the config's depth each layer costs ½ log10 0.64 decades of ‖∂L/∂h‖
     assert n > 10 and n == pytest.approx(12 / -math.log10(0.64), rel=0.05)
+
+
+def test_the_output_layer_sigma_w2_uses_the_number_of_outputs():
+    cfg = build_config({"model": {"depth": 3, "width": 64, "activation": "tanh", "init": "xavier_normal"}})
+    pred = T.predict(cfg.model, 2, 1.0, n_out=3)
+    assert pred.sigma_w2[0] == pytest.approx(2 * 2 / 66) and pred.sigma_w2[-1] == pytest.approx(2 * 64 / 67)
+    assert pred.sigma_w2[1] == pytest.approx(1.0)

@@ -39,7 +39,11 @@ def render_theory(config, pred: Prediction) -> Group:
     m = config.model
     title = f"{config.name}: {m.activation.name}, depth {m.depth}, init {m.init.name}"
     if not pred.applies:
-        return Group(Text(title, "bold"), Text(f"mean-field theory does not apply: {pred.reason}", "yellow"))
+        lines = [Text(title, "bold"), Text(f"mean-field theory does not apply: {pred.reason}", "yellow")]
+        if pred.batchnorm_rate is not None:
+            lines.append(Text(f"BatchNorm rate instead: ‖∂L/∂h‖² grows by {pred.batchnorm_rate:.4g} per layer going "
+                              f"down (wide, large-batch limit; larger for small batches)", "bold red"))
+        return Group(*lines)
     table = Table(box=box.SIMPLE, show_header=False, title=title, title_justify="left", padding=(0, 1))
     table.add_column(style="bold")
     table.add_column()
@@ -49,8 +53,9 @@ def render_theory(config, pred: Prediction) -> Group:
     table.add_row("q*", _q_star(pred))
     table.add_row("χ₁", Text(f"{pred.chi1:.6g}  {pred.regime}", REGIME_STYLE.get(pred.regime, "")))
     xi = pred.depth_scale
+    direction = "vanishing" if pred.chi1 < 1 else "exploding"
     table.add_row("ξ = −1/ln χ₁", "∞ layers" if math.isinf(xi) else
-                  f"{abs(xi):.4g} layers ({'vanishing' if xi > 0 else 'exploding'} by a factor e in ‖∂L/∂h‖²)")
+                  f"{abs(xi):.4g} layers ({direction} by a factor e in ‖∂L/∂h‖²)")
     table.add_row("depth", _depth_line(pred, m.depth))
     note = Text("Wide-limit predictions at step 0; finite width adds ≈√(2/width) noise per layer.", "dim")
     return Group(table, note)
