@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python benchmarks/startup.py
-python benchmarks/step.py --threads 1
-python benchmarks/step.py --threads 2
+python benchmarks/step.py --threads 1 --repeats 15
+python benchmarks/step.py --threads 2 --repeats 15
 python benchmarks/sweep.py

@@ -206,7 +206,7 @@ def sweep(
 
 
 def _dry_run(spec, folder: Path) -> None:
-    from .reporters.progress import _point
+    from .reporters.progress import point_text
     from .sweep import run_key
 
     configs, points = spec.configs(), spec.labelled_points()
@@ -216,7 +216,7 @@ def _dry_run(spec, folder: Path) -> None:
                   highlight=False)
     sample = list(range(len(points))) if len(points) <= 8 else [0, 1, 2, 3, None, *range(len(points) - 3, len(points))]
     for i in sample:
-        console.print("  ..." if i is None else f"  {i + 1:>4}  {_point(points[i])}", highlight=False, markup=False)
+        console.print("  ..." if i is None else f"  {i + 1:>4}  {point_text(points[i])}", highlight=False, markup=False)
 
 
 def _run_sweep(spec, folder: Path, workers: Optional[int], scheduler: Optional[str]):
@@ -281,11 +281,15 @@ def phase(
         raise UsageError(f"unknown activation {activation!r}{did_you_mean(activation, REGISTRIES['activations'][1])}; "
                          f"see gradlab list activations")
     from .reporters.phase import DEFAULT_SIGMA_B2, DEFAULT_SIGMA_W2, write_phase
-    from .sweep import collect
+    from .sweep import load_spec, load_sweep
 
     points = None
     if sweep_dir is not None:
-        points = [r for r in collect(sweep_dir).rows if r.get("status") in ("completed", "diverged")]
+        swept = load_spec(sweep_dir).base["model"]["activation"]
+        swept = swept["name"] if isinstance(swept, dict) else swept
+        if swept != activation:
+            raise UsageError(f"{sweep_dir} sweeps {swept}, not {activation}: pass --activation {swept}")
+        points = [r for r in load_sweep(sweep_dir).rows if r.get("status") in ("completed", "diverged")]
     path = write_phase(output, activation, {}, DEFAULT_SIGMA_W2, DEFAULT_SIGMA_B2, points)
     console.print(f"phase diagram: {path}", highlight=False)
 
@@ -377,7 +381,7 @@ def list_(
         from .config import did_you_mean
 
         raise UsageError(f"unknown registry {registry!r}; choose from {', '.join(REGISTRIES)}"
-                                 f"{did_you_mean(registry, REGISTRIES)}")
+                         f"{did_you_mean(registry, REGISTRIES)}")
     for name, (field, reg) in REGISTRIES.items():
         if registry in (None, name):
             table = Table(title=f"{name}  [dim]({field})[/]", title_justify="left", show_header=True)

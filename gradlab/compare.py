@@ -133,13 +133,13 @@ class Pair:
     def failures(self, tolerance: float) -> list[str]:
         """What a baseline check reports: each drift beyond ``tolerance``, each verdict change, each gap."""
         out = [f"{self.other.name}: {key}: verdict {a} → {b}" for key, a, b in self.verdict_changes]
-        out += [f"{self.other.name}: {d.metric} at {_where(self.other, d.key)} drifted {d.decades:+.2f} decades "
+        out += [f"{self.other.name}: {d.metric} at {where(self.other, d.key)} drifted {d.decades:+.2f} decades "
                 f"({d.reference:.2f} → {d.value:.2f})" for d in self.drifted(tolerance)]
         out += [f"{self.other.name}: {key} is missing on one side" for key in self.missing]
         return out
 
 
-def _where(side: Side, key) -> str:
+def where(side: Side, key) -> str:
     return f"layer {key}" if side.kind == "run" else str(key)
 
 

@@ -17,7 +17,7 @@ from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
 from .engine.model import MLP, build_model
 from .engine.optimizers import OPTIMIZERS, clip_by_global_norm
-from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, _norm, global_norm, verdict
+from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, norm_unguarded, global_norm, verdict
 
 DEFAULT_STEPS = 200
 
@@ -135,7 +135,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
             loss, dlogits = loss_fn(logits, y)
             model.backward(dlogits)
             grads = [layer.grads[k] for layer, k in params]
-            norms = [_norm(g) for g in grads]  # under the errstate above
+            norms = [norm_unguarded(g) for g in grads]  # under the errstate above
             gnorm = global_norm(norms)
             row = {"step": step, "loss": loss, "train_acc": _accuracy(loss_name, logits, y), "grad_norm": gnorm}
             due = rec.due(step)

@@ -28,15 +28,19 @@ RANGE_EXAMPLES = "e.g. 2..50, 2..50:4, 1e-3..1:x10 or 2,4,8,16"
 MAX_VALUES = 100_000  # a typo like 1..1e9 should be an error, not an hour of expanding
 
 
-def _scalar(text: str) -> Any:
+def _scalar(text: str, label: str = "--grid") -> Any:
     """One value, read as YAML: 20 -> int, 1e-3 -> float, off -> False, he_normal -> str."""
     from .config import yaml_value  # the same reading as --set
 
-    return yaml_value(text)
+    try:
+        return yaml_value(text)
+    except yaml.YAMLError:
+        raise UsageError(f"{label}: {text.strip()!r} is not valid YAML; list values cannot go in a command-line list "
+                         f"(sweep them in a config's sweep: section, e.g. model.width: [[64, 32], [32, 16]])") from None
 
 
 def _number(text: str, what: str, spec: str, label: str) -> float:
-    value = _scalar(text)
+    value = _scalar(text, label)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise UsageError(f"{label} {spec!r}: the {what} {text.strip()!r} is not a number; "
                          f"write a range as {RANGE_EXAMPLES}")
@@ -51,7 +55,7 @@ def parse_values(spec: str, label: str = "--grid") -> list:
         items = [s.strip() for s in spec.split(",")]
         if not all(items):
             raise UsageError(f"{label} {spec!r}: an empty item in the list; write it as {RANGE_EXAMPLES}")
-        return [_scalar(s) for s in items]
+        return [_scalar(s, label) for s in items]
     start, _, rest = spec.partition("..")
     stop, colon, step = rest.partition(":")
     if "," in spec or not start.strip() or not stop.strip() or (colon and not step.strip()):
@@ -85,7 +89,10 @@ def _geometric(start, stop, by, spec, label) -> list:
                          f"e.g. 1e-3..1:x10")
     count = math.floor(math.log(stop / start) / math.log(by) + 1e-9) + 1
     if count > MAX_VALUES:
-        raise UsageError(f"{label} {spec!r}: {count} values is more than {MAX_VALUES}; use a larger factor, e.g. 1e-3..1:x10")
+        raise UsageError(f"{label} {spec!r}: {count} values is more than {MAX_VALUES}; use a larger factor, "
+                         f"e.g. 1e-3..1:x10")
+    if isinstance(start, int) and isinstance(by, int):  # 2..64:x2 is depths: integers stay integers
+        return [start * by**i for i in range(max(count, 0))]
     return [float(f"{start * by ** i:.12g}") for i in range(max(count, 0))]
 
 
@@ -126,7 +133,7 @@ def make_axis(key: str, values: Any, label: str | None = None) -> Axis:
                          f"(or model.activation+model.init for a paired axis)")
     if isinstance(values, str):
         if len(keys) > 1:
-            values = [[_scalar(part) for part in item.split("+")] for item in values.split(",")]
+            values = [[_scalar(part, label) for part in item.split("+")] for item in values.split(",")]
         else:
             values = parse_values(values, label)
     elif isinstance(values, (int, float, bool)):

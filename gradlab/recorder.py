@@ -35,10 +35,10 @@ _SAFE = {"d": float(np.finfo(np.float64).tiny) * 2**60, "f": float(np.finfo(np.f
 def norm(a: np.ndarray) -> float:
     """Euclidean norm that neither underflows nor overflows: 1e-200 stays 1e-200 and 1e200 stays 1e200."""
     with np.errstate(over="ignore", under="ignore"):
-        return _norm(a)
+        return norm_unguarded(a)
 
 
-def _norm(a: np.ndarray) -> float:
+def norm_unguarded(a: np.ndarray) -> float:
     """``norm`` without the floating-point error state, for loops that already run under np.errstate."""
     flat = a.reshape(-1)
     if flat.size == 0:
@@ -119,14 +119,14 @@ class Recorder:
         known = grad_norms or {}
 
         def norm_of(a: np.ndarray) -> float:
-            return known[id(a)] if id(a) in known else _norm(a)
+            return known[id(a)] if id(a) in known else norm_unguarded(a)
 
         self._weight_norms = []
         for i, lin in enumerate(self.model.linears):
             W = lin.params["W"]
-            gW, wn = norm_of(lin.grads["W"]), _norm(W)
+            gW, wn = norm_of(lin.grads["W"]), norm_unguarded(W)
             row = {"step": step, "layer": i + 1, "fan_in": W.shape[0], "fan_out": W.shape[1],
-                   "grad_W": gW, "grad_b": norm_of(lin.grads["b"]), "signal": _norm(lin.dout), "weight": wn,
+                   "grad_W": gW, "grad_b": norm_of(lin.grads["b"]), "signal": norm_unguarded(lin.dout), "weight": wn,
                    "grad_data": gW / wn if wn > 0 else math.nan, "update_ratio": math.nan,
                    "act_mean": math.nan, "act_std": math.nan, "saturated": math.nan, "dead": math.nan}
             if i < len(self.model.units):
@@ -142,10 +142,10 @@ class Recorder:
         for i, (lin, wn) in enumerate(zip(self.model.linears, self._weight_norms)):
             u = updates.get(id(lin.params["W"]))
             if u is not None:
-                self.layers["update_ratio"][-n + i] = _norm(u) / wn if wn > 0 else math.nan
+                self.layers["update_ratio"][-n + i] = norm_unguarded(u) / wn if wn > 0 else math.nan
 
 
-def _log10_ratio(first: float, last: float) -> float:
+def log10_ratio(first: float, last: float) -> float:
     if first == 0 and last == 0:
         return math.nan
     if first == 0:
@@ -166,7 +166,7 @@ def verdict(grad_W: np.ndarray, signal: np.ndarray, vanishing: float = -2.0, exp
     ``floor_depth`` counts the layers below the output at which the signal first drops under ``floor``
     times the output layer's, or None.
     """
-    evidence = {"grad_W": _log10_ratio(grad_W[0], grad_W[-1]), "signal": _log10_ratio(signal[0], signal[-1])}
+    evidence = {"grad_W": log10_ratio(grad_W[0], grad_W[-1]), "signal": log10_ratio(signal[0], signal[-1])}
     finite = {k: v for k, v in evidence.items() if not math.isnan(v)}
     key = max(finite, key=lambda k: abs(finite[k])) if finite else "grad_W"
     r = finite.get(key, math.nan)

@@ -26,6 +26,7 @@ from .config import yaml_value as _yaml_value
 from .errors import ConfigError, GradlabError, ResultsError, UsageError
 from .executors import execute, stop_now
 from .grid import Axis, expand, label_of, make_axis, merge_axes
+from .recorder import log10_ratio
 from .results import atomic_write, config_hash, csv_text, load_run, write_run
 
 SPEC_FILE = "sweep.yaml"
@@ -319,9 +320,12 @@ def load_spec(folder: Path) -> Sweep:
     path = Path(folder) / SPEC_FILE
     if not path.is_file():
         raise ResultsError(f"{folder}: not a sweep directory (no {SPEC_FILE}); pass a path like results/sweeps/<name>")
-    spec = yaml.safe_load(path.read_text())
-    axes = [make_axis(a["key"], a["values"], f"{path} {a['key']}") for a in spec["axes"]]
-    return Sweep(spec["name"], spec["base"], axes, str(path))
+    try:
+        spec = yaml.safe_load(path.read_text())
+        axes = [make_axis(a["key"], a["values"], f"{path} {a['key']}") for a in spec["axes"]]
+        return Sweep(spec["name"], spec["base"], axes, str(path))
+    except (yaml.YAMLError, KeyError, TypeError):
+        raise ResultsError(f"{path}: not a sweep spec written by gradlab (it needs name, axes and base)") from None
 
 
 def _value(value):
@@ -351,6 +355,10 @@ def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
             theory = s.get("theory") or {}
             for c in SUMMARY_COLUMNS[1:-1]:
                 row[c] = _value(theory.get(c) if c in THEORY_COLUMNS else s.get(c))
+            for col in ("grad_W", "signal"):  # from the profiles: summary.json, strict JSON, has no infinities
+                for when, step in (("init", 0), ("final", None)):
+                    p = result.profile(col, step)
+                    row[f"log10_ratio_{col}_{when}"] = log10_ratio(p[0], p[-1])
             for layer, values in enumerate(zip(result.profile("grad_W", 0), result.profile("grad_W"),
                                                result.profile("signal", 0), result.profile("signal")), 1):
                 profiles.append({**point, "run": key, "layer": layer,

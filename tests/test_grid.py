@@ -13,6 +13,7 @@ from gradlab.grid import Axis, expand, make_axis, merge_axes, parse_grid_option,
     ("5..5", [5]),
     ("2,4,8,16", [2, 4, 8, 16]),
     ("1e-3..1:x10", [0.001, 0.01, 0.1, 1.0]),
+    ("2..64:x2", [2, 4, 8, 16, 32, 64]),
     ("0.5..2:x2", [0.5, 1.0, 2.0]),
     ("0.1..0.5:0.1", [0.1, 0.2, 0.3, 0.4, 0.5]),
     ("-1..1", [-1, 0, 1]),
@@ -38,6 +39,7 @@ def test_range_syntax(spec, values):
     ("1..1e9", "more than"),
     ("2,,4", "an empty item"),
     ("", "no values"),
+    ("[8,16", "not valid YAML"),
 ])
 def test_bad_ranges_say_what_is_wrong_and_show_the_right_form(spec, says):
     with pytest.raises(UsageError) as exc:

@@ -49,6 +49,8 @@ def test_phase_draws_a_png_and_takes_a_sweeps_measured_points(tmp_path):
     with_points = invoke("phase", "--sweep", tmp_path / "sweeps" / "phase", "-o", tmp_path / "points.png")
     assert with_points.exit_code == 0, with_points.output
     assert (tmp_path / "points.png").read_bytes() != out.read_bytes()
+    other = invoke("phase", "--activation", "relu", "--sweep", tmp_path / "sweeps" / "phase", "-o", tmp_path / "r.png")
+    assert other.exit_code == 2 and "sweeps tanh, not relu" in other.output
 
 
 def test_phase_rejects_an_unknown_activation(tmp_path):

@@ -65,7 +65,8 @@ def fig_sweeps(sides: list["Side"]) -> "Figure":
                 xs = [r[x_name] for r in rows]
                 numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
                 pos = xs if numeric else list(range(len(xs)))
-                x, y = _finite(pos, [10.0 ** r[col] for r in rows])
+                with np.errstate(over="ignore"):  # a ratio beyond 1e308 is off the axis anyway
+                    x, y = _finite(pos, np.power(10.0, [r[col] for r in rows]))
                 group = " · ".join(key)
                 ax.plot(x, y, color=color, ls=STYLES[j % len(STYLES)], marker="o", ms=3, lw=1.5,
                         label=f"{_label(side, i)}{': ' + group if group else ''}")

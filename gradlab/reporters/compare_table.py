@@ -10,17 +10,13 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from ..compare import Pair
+from ..compare import Pair, where
 
 TOP = 5  # differences listed per pair, largest first
 
 
 def _dec(value: float) -> str:
-    return "–" if math.isnan(value) else ("∞" if math.isinf(value) else f"{value:+.2f}")
-
-
-def _where(pair: Pair, key) -> str:
-    return f"layer {key}" if pair.other.kind == "run" else str(key)
+    return "–" if math.isnan(value) else ("+∞" if value > 0 else "−∞") if math.isinf(value) else f"{value:+.2f}"
 
 
 def rows(pair: Pair, tolerance: float | None) -> list[tuple[str, str, str, str]]:
@@ -31,7 +27,7 @@ def rows(pair: Pair, tolerance: float | None) -> list[tuple[str, str, str, str]]
                     key=lambda d: -abs(d.decades))
     for i, d in enumerate(ranked[:TOP]):
         bad = tolerance is not None and abs(d.decades) > tolerance
-        out.append((d.metric, _where(pair, d.key), _dec(d.decades), "bad" if bad else "top" if i == 0 else ""))
+        out.append((d.metric, where(pair.other, d.key), _dec(d.decades), "bad" if bad else "top" if i == 0 else ""))
     out += [("missing", str(k), "–", "bad") for k in pair.missing[:TOP]]
     return out or [("no difference", "", "0", "")]
 

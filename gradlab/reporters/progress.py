@@ -16,7 +16,7 @@ def _counts(counts: dict[str, int]) -> str:
     return "  ".join(f"[{style}]{name} {counts.get(name, 0)}[/]" for name, style in WATCHED)
 
 
-def _point(point: dict) -> str:
+def point_text(point: dict) -> str:
     return " ".join(f"{axis_title(k)}={label_of(v)}" for k, v in point.items())
 
 
@@ -55,5 +55,5 @@ class SweepProgress:
         outcome = summary.get("verdict") or summary.get("status")
         if summary.get("status") in ("diverged", "failed"):
             outcome = f"{outcome} ({summary['status']})" if summary.get("verdict") else summary["status"]
-        self.console.print(f"[{progress.done}/{progress.total}] {_point(point)}: {outcome}", highlight=False,
+        self.console.print(f"[{progress.done}/{progress.total}] {point_text(point)}: {outcome}", highlight=False,
                            markup=False)
