@@ -24,6 +24,7 @@ Where it does not apply, and the functions say so:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -126,6 +127,13 @@ def fixed_point(act: Activation, sigma_w2: float, sigma_b2: float = 0.0, bias: f
         return FixedPoint(0.0, "power-law", n, history[n])
     q_star = history[n] + d2 * r / (1 - r)
     return FixedPoint(max(q_star, 0.0), "power-law", n, history[n])
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_fixed_point(name: str, params: tuple, sigma_w2: float, sigma_b2: float, bias: float,
+                        q0: float) -> FixedPoint:
+    """Sweeps ask for the same q* at every depth; the slow, power-law approach takes 2000 iterations."""
+    return fixed_point(activation(name, **dict(params)), sigma_w2, sigma_b2, bias, q0)
 
 
 def depth_scale(chi1: float) -> float:
@@ -279,7 +287,8 @@ def predict(model, n_in: int, input_second_moment: float = 1.0, n_out: Optional[
         steps = 0.5 * np.log10(np.asarray(chis))
     log10_signal = [*np.cumsum(steps[::-1])[::-1].tolist(), 0.0]
     hidden_sw2 = sw2[len(sw2) // 2]  # the bulk of the net: equal-width hidden layers share one σ_w²
-    fp = fixed_point(act, hidden_sw2, sb2, b, q[0])
+    fp = _cached_fixed_point(model.activation.name, tuple(sorted(model.activation.params.items())),
+                             hidden_sw2, sb2, b, q[0])
     c1 = float(chi(act, fp.q if math.isfinite(fp.q) else 1e12, hidden_sw2, b))
     return Prediction(True, "", sw2, sb2, b, q, chis, log10_signal, fp, c1)
 
