@@ -58,6 +58,8 @@ def stop_now(executor: Executor) -> None:
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
+    if processes:  # let the pool's manager thread see them gone and close its pipe before the interpreter exits
+        executor.shutdown(wait=True)
 
 
 class DaskExecutor:
