@@ -21,7 +21,7 @@ import numpy as np
 from gradlab.engine.losses import LOSSES
 from gradlab.engine.model import MLP
 from gradlab.engine.optimizers import OPTIMIZERS
-from gradlab.recorder import Recorder, global_norm, norm
+from gradlab.recorder import Recorder, global_norm, norm_unguarded
 
 from common import write_report
 
@@ -49,14 +49,18 @@ class Gradlab:
         self.loss = LOSSES["softmax_cross_entropy"]
 
     def step(self):
+        with np.errstate(all="ignore"):
+            self._step()
+
+    def _step(self):
         logits = self.model.forward(self.x, training=True)
         _, dlogits = self.loss(logits, self.y)
         self.model.backward(dlogits)
         grads = [layer.grads[k] for layer, k in self.params]
         arrays = [layer.params[k] for layer, k in self.params]
         record = self.rec is not None
-        if record:  # as the training loop does at a recorded step
-            norms = [norm(g) for g in grads]
+        if record:  # as the training loop does at a recorded step (under np.errstate, hence unguarded)
+            norms = [norm_unguarded(g) for g in grads]
             global_norm(norms)
             self.rec.add_layers(0, {id(g): n for g, n in zip(grads, norms)})
         self.opt.step(arrays, grads, keep=record)
