@@ -245,8 +245,11 @@ def theory_(
         "--sigma-b2", min=0, help="σ_b²: biases ~ N(0, σ_b²).")] = None,
     depth: Annotated[Optional[int], typer.Option(min=1, help="Number of hidden layers.")] = None,
 ):
-    """Mean-field predictions at init: q*, χ₁, the depth scale ξ, the regime, and the depth at which the
-    predicted ‖∂L/∂h‖ ratio crosses 1e-6 (vanishing) or 1e6 (exploding)."""
+    """Mean-field predictions at init: q*, χ₁, the depth scale ξ, the regime, and where ‖∂L/∂h‖ crosses 1e±6.
+
+    The crossing is the depth at which the predicted first/last ‖∂L/∂h‖ ratio falls below 1e-6 (vanishing) or
+    rises above 1e6 (exploding).
+    """
     from .config import load_config
     from .experiment import predict_theory
     from .reporters.theory_table import render_theory
