@@ -75,6 +75,7 @@ def awkward():
         0: dict(log10_ratio_grad_W_init=-math.inf, grad_W_init=[0.0, 0.0, 1e-3]),
         1: dict(log10_ratio_grad_W_final=math.inf, final_loss=math.nan),
         2: dict(status="diverged", verdict="exploding", final_loss=1e300, diverged_step=3.0,
+                log10_ratio_grad_W_init=400.0,  # finite, yet 10**400 is beyond float64
                 grad_W_init=[1.0, math.nan, math.inf, 2.0, 3.0]),
         3: dict(status="diverged", verdict="healthy", final_loss=math.inf, log10_ratio_grad_W_init=math.nan),
         4: dict(status="failed", verdict="", verdict_final="", error="boom"),

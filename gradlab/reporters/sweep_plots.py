@@ -178,7 +178,8 @@ def _ratio_group(ax: "Axes", rows: list[dict], xa: XAxis, color) -> tuple[list, 
                                                             zorder=2))):
         x, y = _series(rows, xa, column)
         ok = np.isfinite(y)
-        ax.plot(x[ok], 10.0 ** y[ok], color=color, **style)
+        with np.errstate(over="ignore"):
+            ax.plot(x[ok], np.power(10.0, y[ok]), color=color, **style)
         shown += list(y[ok])
         if _edge_marks(ax, x, np.isneginf(y), False, color):
             edges.add("zero")
@@ -187,8 +188,9 @@ def _ratio_group(ax: "Axes", rows: list[dict], xa: XAxis, color) -> tuple[list, 
     div = [(xa.pos(r[xa.name]), float(r["log10_ratio_grad_W_init"])) for r in rows if r["status"] == "diverged"]
     div = [(x, y) for x, y in div if math.isfinite(y)]  # an infinite one is already on the edge
     if div:
-        ax.plot([x for x, _ in div], [10.0 ** y for _, y in div], ls="none", marker="x", ms=7, mew=1.8,
-                color=DIVERGED_COLOR, zorder=4)
+        with np.errstate(over="ignore"):  # a ratio beyond float64 becomes inf, off the axis, not an error
+            ys = np.power(10.0, [y for _, y in div])
+        ax.plot([x for x, _ in div], ys, ls="none", marker="x", ms=7, mew=1.8, color=DIVERGED_COLOR, zorder=4)
         edges.add("diverged")
     return shown, edges
 
@@ -207,7 +209,8 @@ def fig_ratio(summary: "SweepSummary") -> "Figure":
         values, kinds = _ratio_group(ax, rows, xa, color)
         shown += values
         edges |= kinds
-    _log_axis(ax, 10.0 ** np.array(shown), min_decades=MIN_DECADES)
+    with np.errstate(over="ignore"):  # beyond float64 is inf, which the axis leaves out
+        _log_axis(ax, np.power(10.0, shown), min_decades=MIN_DECADES)
     if len(shown) == 3 and not edges:
         _empty(ax, "no finished run with a finite ratio to draw")
     ax.axhline(1.0, color="0.25", lw=1.0, zorder=1)
