@@ -21,7 +21,7 @@ import numpy as np
 from gradlab.engine.losses import LOSSES
 from gradlab.engine.model import MLP
 from gradlab.engine.optimizers import OPTIMIZERS
-from gradlab.recorder import Recorder, global_norm, norm_unguarded
+from gradlab.recorder import Recorder, flat_norms, global_norm
 
 from common import write_report
 
@@ -43,7 +43,6 @@ class Gradlab:
         self.model = MLP(width, N_CLASSES, [width] * depth, rng, activation="tanh", init="xavier_normal", dtype=dtype)
         self.x = rng.normal(size=(batch, width)).astype(dtype)
         self.y = rng.integers(0, N_CLASSES, batch)
-        self.params = self.model.parameters()
         self.opt = OPTIMIZERS["sgd"](lr=LR, momentum=0.0, betas=(0.9, 0.999), eps=1e-8)
         self.rec = Recorder(self.model, every=1, last_step=10**9) if record else None
         self.loss = LOSSES["softmax_cross_entropy"]
@@ -56,16 +55,15 @@ class Gradlab:
         logits = self.model.forward(self.x, training=True)
         _, dlogits = self.loss(logits, self.y)
         self.model.backward(dlogits)
-        grads = [layer.grads[k] for layer, k in self.params]
-        arrays = [layer.params[k] for layer, k in self.params]
+        flat = self.model.flat
         record = self.rec is not None
-        if record:  # as the training loop does at a recorded step (under np.errstate, hence unguarded)
-            norms = [norm_unguarded(g) for g in grads]
+        if record:  # as the training loop does at a recorded step
+            norms = flat_norms(flat, flat.grad)
             global_norm(norms)
-            self.rec.add_layers(0, {id(g): n for g, n in zip(grads, norms)})
-        self.opt.step(arrays, grads, keep=record)
+            self.rec.add_layers(0, norms)
+        self.opt.step([flat.data], [flat.grad], keep=record)
         if record:
-            self.rec.add_updates({id(p): u for p, u in zip(arrays, self.opt.updates)})
+            self.rec.add_updates(self.opt.updates[0])
             self.rec.layers = {c: [] for c in self.rec.layers}  # keep memory flat over many steps
 
 

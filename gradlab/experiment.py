@@ -17,7 +17,7 @@ from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
 from .engine.model import MLP, build_model
 from .engine.optimizers import OPTIMIZERS, clip_by_global_norm
-from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, norm_unguarded, global_norm, verdict
+from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, flat_norms, global_norm, verdict
 
 DEFAULT_STEPS = 200
 
@@ -119,7 +119,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     loss_fn = LOSSES[loss_name]
     model = build_model(config.model, data.n_features, OUTPUTS[loss_name](data.n_classes), rngs["init"],
                         rngs["noise"], dtype)
-    params = model.parameters()
+    flat = model.flat
     t = config.train
     opt = OPTIMIZERS[t.optimizer](lr=t.lr, momentum=t.momentum, betas=t.betas, eps=t.eps)
     total = n_steps(config, len(data.y_train))
@@ -134,14 +134,13 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
             logits = model.forward(X, training=True)
             loss, dlogits = loss_fn(logits, y)
             model.backward(dlogits)
-            grads = [layer.grads[k] for layer, k in params]
-            norms = [norm_unguarded(g) for g in grads]  # under the errstate above
+            norms = flat_norms(flat, flat.grad)
             gnorm = global_norm(norms)
             row = {"step": step, "loss": loss, "train_acc": _accuracy(loss_name, logits, y), "grad_norm": gnorm}
             due = rec.due(step)
             finite = math.isfinite(loss) and math.isfinite(gnorm)
             if due or not finite:
-                rec.add_layers(step, {id(g): n for g, n in zip(grads, norms)})
+                rec.add_layers(step, norms)
             # after add_layers, which reads the training batch's caches that this eval pass overwrites;
             # eval mode leaves BatchNorm's running statistics and the noise streams untouched
             if due and finite and len(data.y_test):
@@ -154,11 +153,10 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
                 break
             if step < total:
                 if t.clip_grad_norm is not None:
-                    clip_by_global_norm(grads, t.clip_grad_norm, gnorm)
-                arrays = [layer.params[k] for layer, k in params]
-                opt.step(arrays, grads, keep=due)
+                    clip_by_global_norm([flat.grad], t.clip_grad_norm, gnorm)
+                opt.step([flat.data], [flat.grad], keep=due)  # every parameter in one vector
                 if due:
-                    rec.add_updates({id(p): u for p, u in zip(arrays, opt.updates)})
+                    rec.add_updates(opt.updates[0])
             if on_step:
                 on_step(step, total)
 
@@ -202,7 +200,7 @@ def summarize(result: RunResult, status: str, bad_step, bad_layer, total: int, m
         "final_train_acc": _last_finite(result.steps["train_acc"]),
         "final_test_loss": _last_finite(result.steps["test_loss"]),
         "final_test_acc": _last_finite(result.steps["test_acc"]),
-        "n_params": int(sum(p.size for layer in model.parameters() for p in [layer[0].params[layer[1]]])),
+        "n_params": model.flat.size,
         "versions": {"gradlab": __version__, "numpy": np.__version__, "python": platform.python_version()},
         "wall_time_s": round(wall, 4),
     }

@@ -54,9 +54,24 @@ def norm_unguarded(a: np.ndarray) -> float:
     return m * math.sqrt(float(np.dot(scaled, scaled)))
 
 
-def global_norm(norms: list[float]) -> float:
+def global_norm(norms) -> float:
     """The joint norm of several arrays, from their norms, without overflow."""
     return norm(np.asarray(norms, dtype=np.float64))
+
+
+def flat_norms(flat, vector: np.ndarray) -> np.ndarray:
+    """The norm of each array of a ``FlatParameters`` layout in ``vector`` (its parameters, gradients or an
+    update), as float64: batched sums of squares, and ``norm``'s scaled way for the arrays whose sum is out of
+    the safe range (or zero, or not finite)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        squares = flat.squared_norms(vector).astype(np.float64)
+        out = np.sqrt(squares)
+        unsafe = np.flatnonzero(~((squares > _SAFE[vector.dtype.char]) & (squares < math.inf)))
+        if unsafe.size:
+            views = flat.views(vector)
+            for i in unsafe:
+                out[i] = norm_unguarded(views[i])
+    return out
 
 
 _PEAK: dict[tuple, float] = {}
@@ -85,16 +100,17 @@ def _mean_std(a: np.ndarray) -> tuple[float, float]:
     return float(a.mean()), float(a.std())
 
 
-def _act_stats(unit) -> dict[str, float]:
+def _act_stats(unit) -> tuple[float, float, float, float]:
+    """act_mean, act_std, saturated, dead of one hidden unit's activation."""
     act, z, out = unit.act.activation, unit.act.x, unit.act.out
     mean, std = _mean_std(out)
-    stats = {"act_mean": mean, "act_std": std, "saturated": math.nan, "dead": math.nan}
+    saturated = dead = math.nan
     if act.saturating:  # count_nonzero: a tenth of the time of the mean of a boolean array
-        stats["saturated"] = np.count_nonzero(act.grad_at(z, out) < SATURATION * _peak(act)) / out.size
+        saturated = np.count_nonzero(act.grad_at(z, out) < SATURATION * _peak(act)) / out.size
     if act.rectifier:
-        dead = np.all(z <= 0, axis=0)
-        stats["dead"] = np.count_nonzero(dead) / dead.size
-    return stats
+        inactive = np.all(z <= 0, axis=0)
+        dead = np.count_nonzero(inactive) / inactive.size
+    return mean, std, saturated, dead
 
 
 class Recorder:
@@ -104,7 +120,10 @@ class Recorder:
         self.model, self.every, self.last_step = model, every, last_step
         self.steps: dict[str, list] = {c: [] for c in STEP_COLUMNS}
         self.layers: dict[str, list] = {c: [] for c in LAYER_COLUMNS}
-        self._weight_norms: list[float] = []
+        position = {id(p): i for i, p in enumerate(model.flat.params)}
+        self._W = [position[id(lin.params["W"])] for lin in model.linears]
+        self._b = [position[id(lin.params["b"])] for lin in model.linears]
+        self._weight_norms = np.empty(0)
 
     def due(self, step: int) -> bool:
         return step == 0 or step % self.every == 0 or step == self.last_step
@@ -113,36 +132,36 @@ class Recorder:
         for c in STEP_COLUMNS:
             self.steps[c].append(values.get(c, math.nan))
 
-    def add_layers(self, step: int, grad_norms: dict[int, float] | None = None) -> None:
+    def add_layers(self, step: int, grad_norms: np.ndarray | None = None) -> None:
         """Per-layer statistics of the gradients just computed (before the optimizer moves the weights).
-        ``grad_norms`` maps ``id(array)`` to norms already computed (for the global norm), to reuse them."""
-        known = grad_norms or {}
+        ``grad_norms``: ``flat_norms`` of the model's gradients, where the caller has them already."""
+        model, flat = self.model, self.model.flat
+        if grad_norms is None:
+            grad_norms = flat_norms(flat, flat.grad)
+        weight = flat_norms(flat, flat.data)[self._W]
+        grad_W = grad_norms[self._W]
+        n, hidden = len(model.linears), len(model.units)
+        columns = {"step": [step] * n, "layer": range(1, n + 1),
+                   "fan_in": [lin.params["W"].shape[0] for lin in model.linears],
+                   "fan_out": [lin.params["W"].shape[1] for lin in model.linears],
+                   "grad_W": grad_W, "grad_b": grad_norms[self._b],
+                   "signal": [norm_unguarded(lin.dout) for lin in model.linears], "weight": weight,
+                   "grad_data": np.divide(grad_W, weight, out=np.full(n, math.nan), where=weight > 0),
+                   "update_ratio": [math.nan] * n}
+        stats = [_act_stats(unit) for unit in model.units] + [(math.nan,) * 4] * (n - hidden)
+        for c, values in zip(("act_mean", "act_std", "saturated", "dead"), zip(*stats)):
+            columns[c] = values
+        for c in LAYER_COLUMNS:
+            self.layers[c].extend(columns[c])
+        self._weight_norms = weight
 
-        def norm_of(a: np.ndarray) -> float:
-            return known[id(a)] if id(a) in known else norm_unguarded(a)
-
-        self._weight_norms = []
-        for i, lin in enumerate(self.model.linears):
-            W = lin.params["W"]
-            gW, wn = norm_of(lin.grads["W"]), norm_unguarded(W)
-            row = {"step": step, "layer": i + 1, "fan_in": W.shape[0], "fan_out": W.shape[1],
-                   "grad_W": gW, "grad_b": norm_of(lin.grads["b"]), "signal": norm_unguarded(lin.dout), "weight": wn,
-                   "grad_data": gW / wn if wn > 0 else math.nan, "update_ratio": math.nan,
-                   "act_mean": math.nan, "act_std": math.nan, "saturated": math.nan, "dead": math.nan}
-            if i < len(self.model.units):
-                row.update(_act_stats(self.model.units[i]))
-            for c in LAYER_COLUMNS:
-                self.layers[c].append(row[c])
-            self._weight_norms.append(wn)
-
-    def add_updates(self, updates: dict[int, np.ndarray]) -> None:
-        """Fill in update_ratio for the rows just added: ‖u‖ / ‖W‖ for the step u the optimizer applied to each
-        W (``updates`` maps ``id(W)`` to it), against the norm recorded before the step."""
-        n = len(self._weight_norms)
-        for i, (lin, wn) in enumerate(zip(self.model.linears, self._weight_norms)):
-            u = updates.get(id(lin.params["W"]))
-            if u is not None:
-                self.layers["update_ratio"][-n + i] = norm_unguarded(u) / wn if wn > 0 else math.nan
+    def add_updates(self, update: np.ndarray) -> None:
+        """Fill in update_ratio for the rows just added: ‖u‖ / ‖W‖ for the step u the optimizer applied to the
+        model's flat parameter vector (W <- W - u), against the norms recorded before the step."""
+        wn = self._weight_norms
+        ratio = np.divide(flat_norms(self.model.flat, update)[self._W], wn, out=np.full(wn.size, math.nan),
+                          where=wn > 0)
+        self.layers["update_ratio"][-wn.size:] = ratio.tolist()
 
 
 def log10_ratio(first: float, last: float) -> float:

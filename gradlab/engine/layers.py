@@ -1,6 +1,9 @@
 """Layers with the CS231n contract: ``params`` and ``grads`` dicts; ``forward(x, training)`` caches what
 ``backward(dout)`` needs; ``backward`` fills ``grads`` and returns ``dx``.
 
+``backward`` writes into the arrays of ``grads`` rather than replacing them, and nothing replaces an array of
+``params``: a model keeps both as views into one flat vector each (``flat.FlatParameters``).
+
 Shapes: ``x`` and ``out`` are ``(n_samples, n_features)``; a Linear's ``W`` is ``(fan_in, fan_out)``.
 """
 
@@ -32,6 +35,7 @@ class Linear(Layer):
     def __init__(self, W: np.ndarray, b: np.ndarray):
         super().__init__()
         self.params = {"W": W, "b": b}
+        self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)}
         self.x: np.ndarray | None = None
         self.out: np.ndarray | None = None
         self.dout: np.ndarray | None = None
@@ -45,12 +49,9 @@ class Linear(Layer):
 
     def backward(self, dout):
         self.dout = dout
-        W, b = self.params["W"], self.params["b"]
-        if "W" not in self.grads:  # written in place from then on: no allocation per step
-            self.grads = {"W": np.empty_like(W), "b": np.empty_like(b)}
         np.matmul(self.x.T, dout, out=self.grads["W"])
         np.sum(dout, axis=0, out=self.grads["b"])
-        return dout @ W.T
+        return dout @ self.params["W"].T
 
 
 class BatchNorm(Layer):
@@ -62,6 +63,7 @@ class BatchNorm(Layer):
     def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-5, dtype=np.float64):
         super().__init__()
         self.params = {"gamma": np.ones(dim, dtype), "beta": np.zeros(dim, dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.running_mean = np.zeros(dim, dtype)
         self.running_var = np.ones(dim, dtype)
         self.momentum, self.eps = momentum, eps
@@ -83,8 +85,8 @@ class BatchNorm(Layer):
 
     def backward(self, dout):
         x_hat, n = self.x_hat, dout.shape[0]
-        self.grads["gamma"] = np.sum(dout * x_hat, axis=0)
-        self.grads["beta"] = dout.sum(axis=0)
+        np.sum(dout * x_hat, axis=0, out=self.grads["gamma"])
+        np.sum(dout, axis=0, out=self.grads["beta"])
         dx_hat = dout * self.params["gamma"]
         if not self.training:  # eval: mean and var are constants, so the Jacobian is diagonal
             return dx_hat * self.inv_std
@@ -98,6 +100,7 @@ class ActivationLayer(Layer):
         super().__init__()
         self.activation = activation
         self.params = {k: np.array(activation.params[k], dtype) for k in activation.learnable}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.training = True
 
     def forward(self, x, training=True):
@@ -108,7 +111,8 @@ class ActivationLayer(Layer):
         return self.out
 
     def backward(self, dout):
-        self.grads = self.activation.param_grads(self.x, dout)
+        for k, g in self.activation.param_grads(self.x, dout).items():
+            self.grads[k][...] = g
         dx = self.activation.grad_at(self.x, self.out, self.training)
         dx *= dout
         return dx

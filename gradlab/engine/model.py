@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .flat import FlatParameters
 from .initializers import INITIALIZERS
 from .layers import ActivationLayer, BatchNorm, Layer, Linear, Residual, Sequential, walk
 
@@ -29,7 +30,8 @@ class HiddenUnit:
 class MLP(Sequential):
     """A deep MLP. ``forward(x, training)`` maps ``(n_samples, n_in)`` to logits ``(n_samples, n_out)``;
     ``backward(dlogits)`` fills every layer's ``grads``. ``linears`` lists layers 1..depth+1 and ``units``
-    the hidden ones with their activation layers."""
+    the hidden ones with their activation layers. ``flat`` holds every parameter and gradient, in the order of
+    ``parameters()``, as views into two vectors, for optimizers and norms that take all of them at once."""
 
     def __init__(self, n_in: int, n_out: int, widths: list[int], rng: np.random.Generator, *,
                  activation: str = "relu", activation_params: dict | None = None,
@@ -75,6 +77,10 @@ class MLP(Sequential):
         layers.append(self.output)
         super().__init__(layers)
         self.linears: list[Linear] = [u.linear for u in self.units] + [self.output]
+        # every parameter and gradient becomes a view into one vector (the draws above are unchanged)
+        self.flat = FlatParameters([layer.params[k] for layer, k in self.parameters()], dtype)
+        for (layer, k), p, g in zip(self.parameters(), self.flat.params, self.flat.grads):
+            layer.params[k], layer.grads[k] = p, g
 
     def parameters(self) -> list[tuple[Layer, str]]:
         """Every (layer, key) with a trainable array, in a fixed order."""
