@@ -23,11 +23,12 @@ from gradlab.engine.model import MLP
 from gradlab.engine.optimizers import OPTIMIZERS
 from gradlab.recorder import Recorder, flat_norms, global_norm
 
-from common import write_report
+from common import describe_blas, write_report
 
 SHAPES = [(10, 64, 64), (50, 64, 64), (50, 128, 128), (50, 256, 256), (20, 512, 256)]  # depth, width, batch
 N_CLASSES = 10
 LR = 0.01
+PAUSE = 0.2  # s; OpenBLAS worker threads spin for about 2**28 cycles (~0.1 s) after their last call
 
 
 def _time(fn, inner: int) -> float:
@@ -128,6 +129,10 @@ def main() -> None:
     except ImportError:
         have_torch = False
     rows = []
+    print(describe_blas())
+    if have_torch:
+        print(f"torch {torch.__version__}: {torch.backends.cpu.get_cpu_capability()}, "
+              f"MKL {'on' if torch.backends.mkl.is_available() else 'off'}")
     print(f"threads: {args.threads}")
     print(f"{'depth':>5} {'width':>5} {'batch':>5} {'dtype':>7} {'gradlab ms':>10} {'no-rec ms':>9} {'floor ms':>8} "
           f"{'torch ms':>8} {'/floor':>6} {'/torch':>6} {'rec +%':>6}")
@@ -142,9 +147,13 @@ def main() -> None:
             for c in contenders.values():  # warm-up: caches, allocator, BLAS threads
                 _time(c.step, inner)
             times = {k: [] for k in contenders}
-            for _ in range(args.repeats):
-                for k, c in contenders.items():
-                    times[k].append(_time(c.step, inner))
+            names = list(contenders)
+            for r in range(args.repeats):
+                # rotate the order, and pause before each block so that the other library's thread pool has
+                # stopped spinning: no contender always runs in the wake of the same neighbour
+                for k in names[r % len(names):] + names[:r % len(names)]:
+                    time.sleep(PAUSE)
+                    times[k].append(_time(contenders[k].step, inner))
             med = {k: statistics.median(v) for k, v in times.items()}
             row = {"depth": depth, "width": width, "batch": batch, "dtype": np.dtype(dtype).name,
                    **{f"{k}_ms": 1e3 * v for k, v in med.items()},

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import write_report
+from common import describe_blas, write_report
 
 
 def one_sweep(workers: int, extra: list[str]) -> float:
@@ -43,6 +43,7 @@ def main() -> None:
             times[w].append(one_sweep(w, extra))
     medians = {w: statistics.median(t) for w, t in times.items()}
     base = medians[args.workers[0]]
+    print(describe_blas())
     print(f"default sweep, gradlab sweep --depth 2..50 (98 runs){' without plots' if extra else ''}; "
           f"median of {args.repeats}")
     print(f"{'workers':>8} {'median s':>9} {'min s':>7} {'speed-up':>9}")

@@ -14,6 +14,7 @@ runs are executed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -100,6 +101,17 @@ def label_of(value: Any) -> str:
     """A value as one would type it: 20, 0.001, true, sigmoid, [64, 32]."""
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, (str, int)):  # a sweep labels its few values thousands of times: dump each once
+        return _scalar_label(value)
+    return _flow_yaml(value)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)  # typed: True and 1 are equal keys otherwise
+def _scalar_label(value: str | int) -> str:
+    return _flow_yaml(value)
+
+
+def _flow_yaml(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("\n...").strip()
 
 

@@ -73,8 +73,13 @@ def config_hash(config: ExperimentConfig, length: int = 8) -> str:
     return hashlib.sha256(config.model_dump_json(exclude={"output"}).encode()).hexdigest()[:length]
 
 
+# libyaml's C emitter and parser where PyYAML was built with them: a sweep writes and reads a config per run
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def config_yaml(config: ExperimentConfig) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    return yaml.dump(config.model_dump(mode="json"), Dumper=_DUMPER, sort_keys=False)
 
 
 def _write_files(result: RunResult, folder: Path, run_id: str) -> dict:
@@ -144,6 +149,6 @@ def load_run(run_dir: str | Path) -> RunResult:
     missing = [f for f in FILES if not (run_dir / f).is_file()]
     if missing:
         raise ResultsError(f"{run_dir}: not a complete gradlab run (missing {', '.join(missing)})")
-    config = build_config(yaml.safe_load((run_dir / "config.yaml").read_text()), str(run_dir / "config.yaml"))
+    config = build_config(yaml.load((run_dir / "config.yaml").read_text(), Loader=_LOADER), str(run_dir / "config.yaml"))
     summary = json.loads((run_dir / "summary.json").read_text())
     return RunResult(config, _read_csv(run_dir / "steps.csv"), _read_csv(run_dir / "layers.csv"), summary, run_dir)
