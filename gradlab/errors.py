@@ -35,3 +35,16 @@ class UsageError(GradlabError):
     """A command-line argument that makes no sense (an unknown registry name, a bad path)."""
 
     exit_code = 2
+
+
+class FaultError(GradlabError):
+    """Something outside the user's input went wrong (a read-only folder, a full disk, a corrupt results
+    file, a lost worker): exit 1, one line saying what failed and where."""
+
+    exit_code = 1
+
+
+def io_fault(action: str, path, exc: OSError) -> FaultError:
+    """A FaultError for an OSError: ``cannot write results/x/summary.json: No space left on device``."""
+    reason = exc.strerror or type(exc).__name__
+    return FaultError(f"cannot {action} {path}: {reason}")
