@@ -85,14 +85,25 @@ def _accuracy(loss: str, logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(predict(loss, logits) == y))
 
 
-def _first_bad_layer(model: MLP) -> int:
-    """The layer where non-finite values first appear: in the forward pass, else in the gradients (1-based)."""
+def _breakdown(model: MLP, X: np.ndarray, loss: float) -> tuple[int, Optional[str], Optional[str]]:
+    """Where a step's values stopped being finite: (layer, overflow, cause).
+
+    Finite inputs and parameters can only give inf or NaN by overflowing, so a first non-finite value
+    downstream of finite ones is an overflow: evidence of explosion, reported as ``overflow`` (a phrase
+    for the verdict). Non-finite input data is not: it is the ``cause``, and no verdict can be drawn.
+    """
+    n = len(model.linears)
+    if not np.all(np.isfinite(X)):
+        return 0, None, "the input batch holds non-finite values (NaN or inf in the data)"
     for i, lin in enumerate(model.linears):
         if not np.all(np.isfinite(lin.out)):
-            return i + 1
+            return i + 1, f"the forward pass overflowed at layer {i + 1} of {n}", None
+    if not math.isfinite(loss):
+        return n, "the loss overflowed on finite outputs", None
     bad = [i + 1 for i, lin in enumerate(model.linears)
            if not all(np.all(np.isfinite(g)) for g in lin.grads.values())]
-    return bad[-1] if bad else len(model.linears)  # the gradient goes bad from the top down
+    layer = bad[-1] if bad else n  # the gradient goes bad from the top down
+    return layer, f"the backward pass overflowed at layer {layer} of {n}", None
 
 
 def predict_theory(config: ExperimentConfig) -> "theory.Prediction":
@@ -125,7 +136,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     total = n_steps(config, len(data.y_train))
     rec = Recorder(model, config.record.every, total)
     batches = _batches(len(data.y_train), t.batch_size, rngs["batches"])
-    status, bad_step, bad_layer = "completed", None, None
+    status, bad_step, bad_layer, overflow, cause = "completed", None, None, None, None
 
     with np.errstate(all="ignore"):  # overflow is a finding, reported as status 'diverged'
         for step in range(total + 1):
@@ -149,7 +160,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
                 row["test_acc"] = _accuracy(loss_name, test_logits, data.y_test)
             rec.add_step(**row)
             if not finite:
-                status, bad_step, bad_layer = "diverged", step, _first_bad_layer(model)
+                status, bad_step = "diverged", step
+                bad_layer, overflow, cause = _breakdown(model, X, loss)
                 break
             if step < total:
                 if t.clip_grad_norm is not None:
@@ -166,7 +178,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     for c in ("step", "layer", "fan_in", "fan_out"):
         layers[c] = layers[c].astype(int)
     result = RunResult(config, steps, layers, {})
-    result.summary = summarize(result, status, bad_step, bad_layer, total, model, time.perf_counter() - t0)
+    result.summary = summarize(result, status, bad_step, bad_layer, total, model, time.perf_counter() - t0,
+                               overflow, cause)
     result.summary["theory"] = theory.summary(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
                                               result.profile("signal", 0), OUTPUTS[loss_name](data.n_classes))
     return result
@@ -177,10 +190,16 @@ def _last_finite(values: np.ndarray) -> float:
     return float(finite[-1]) if finite.size else math.nan
 
 
-def summarize(result: RunResult, status: str, bad_step, bad_layer, total: int, model: MLP, wall: float) -> dict:
+def summarize(result: RunResult, status: str, bad_step, bad_layer, total: int, model: MLP, wall: float,
+              overflow: Optional[str] = None, cause: Optional[str] = None) -> dict:
     cfg, r = result.config, result.config.record
-    init = verdict(result.profile("grad_W", 0), result.profile("signal", 0), r.vanishing, r.exploding, r.floor)
-    final = verdict(result.profile("grad_W"), result.profile("signal"), r.vanishing, r.exploding, r.floor)
+    # the last recorded profile is the step that broke down, if one did; the first is step 0
+    at_end = {"overflow": overflow, "cause": cause} if status == "diverged" else {}
+    at_init = at_end if bad_step == 0 else {}
+    init = verdict(result.profile("grad_W", 0), result.profile("signal", 0), r.vanishing, r.exploding, r.floor,
+                   **at_init)
+    final = verdict(result.profile("grad_W"), result.profile("signal"), r.vanishing, r.exploding, r.floor,
+                    **at_end)
     summary = {
         "name": cfg.name,
         "status": status,
@@ -205,6 +224,7 @@ def summarize(result: RunResult, status: str, bad_step, bad_layer, total: int, m
         "wall_time_s": round(wall, 4),
     }
     if status == "diverged":
-        summary["message"] += (f"; training diverged at step {bad_step} "
-                               f"(non-finite values from layer {bad_layer})")
+        summary["diverged_reason"] = overflow or cause
+        where = "" if bad_step == 0 else f" ({overflow or cause})"  # at step 0 the verdict already says it
+        summary["message"] += f"; training diverged at step {bad_step}{where}"
     return summary

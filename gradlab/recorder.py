@@ -174,14 +174,23 @@ def log10_ratio(first: float, last: float) -> float:
     return math.log10(first) - math.log10(last)
 
 
+VERDICTS = ("vanishing", "healthy", "exploding", "undetermined")
+
+
 def verdict(grad_W: np.ndarray, signal: np.ndarray, vanishing: float = -2.0, exploding: float = 2.0,
-            floor: float = 1e-6) -> dict:
-    """Classify a per-layer profile (index 0 = layer 1, the last = the output layer).
+            floor: float = 1e-6, overflow: str | None = None, cause: str | None = None) -> dict:
+    """Classify a per-layer profile (index 0 = layer 1, the last = the output layer) from finite evidence only.
 
     The evidence is log10(first/last) of ||dL/dW|| and of the back-propagated signal ||dL/dz||; the one
     further from 0 decides: below ``vanishing`` -> vanishing, above ``exploding`` -> exploding, else healthy.
     Both are needed: when a large init blows up the forward pass, ||dL/dW|| can stay level (big signal times
     small input at the bottom, small signal times big activations at the top) while the signal explodes.
+
+    ``overflow`` says where finite inputs and parameters gave a non-finite value at this step (``the forward
+    pass overflowed at layer 177``): that is itself the evidence of explosion, and it decides when the
+    profile has no finite ratio left (every gradient below an overflow is NaN). With neither, the verdict is
+    ``undetermined`` (with ``cause``, where the caller knows why the values are not finite): "healthy" is
+    never given without a finite ratio to back it.
     ``floor_depth`` counts the layers below the output at which the signal first drops under ``floor``
     times the output layer's, or None.
     """
@@ -189,14 +198,20 @@ def verdict(grad_W: np.ndarray, signal: np.ndarray, vanishing: float = -2.0, exp
     finite = {k: v for k, v in evidence.items() if not math.isnan(v)}
     key = max(finite, key=lambda k: abs(finite[k])) if finite else "grad_W"
     r = finite.get(key, math.nan)
-    label = "vanishing" if r < vanishing else "exploding" if r > exploding else "healthy"
     what = {"grad_W": "first-layer ‖∇W‖", "signal": "first-layer ‖∂L/∂h‖"}[key]
-    if math.isnan(r):
-        message = "healthy: no gradient reaches the first or the last layer"
-    elif math.isinf(r):
-        message = f"{label}: {what} is exactly {'0' if r < 0 else 'infinite'}, against the last layer's"
+    if math.isnan(r) or (overflow and r <= exploding):
+        # an overflow below a finite level ratio: the ratio was read off values the overflow left behind
+        label = "exploding" if overflow else "undetermined"
+        message = (f"exploding: {overflow}" if overflow else "undetermined: " + (
+            cause or "no finite gradient norm at the first or the last layer to compare"))
     else:
-        message = f"{label}: {what} is 10^{r:+.1f} of the last layer's"
+        label = "vanishing" if r < vanishing else "exploding" if r > exploding else "healthy"
+        if math.isinf(r):
+            message = f"{label}: {what} is exactly {'0' if r < 0 else 'infinite'}, against the last layer's"
+        else:
+            message = f"{label}: {what} is 10^{r:+.1f} of the last layer's"
+        if overflow:
+            message += f" ({overflow})"
     out_signal = signal[-1]
     floor_depth = None
     if out_signal > 0 and math.isfinite(out_signal):

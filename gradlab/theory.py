@@ -253,6 +253,11 @@ class Prediction:
         return regime(self.chi1) if math.isfinite(self.chi1) else "n/a"
 
 
+# q grows by up to σ_w² per layer and the quadrature squares φ(h): beyond this, float64 overflows in the first
+# layers, and the net itself overflows in its forward pass anyway
+MAX_VARIANCE = 1e100
+
+
 def _not_applicable(model) -> str:
     if model.residual.enabled:
         return "residual blocks (the skips add the identity)"
@@ -277,13 +282,20 @@ def predict(model, n_in: int, input_second_moment: float = 1.0, n_out: Optional[
     act = activation(model.activation.name, **model.activation.params)
     widths = [n_in, *model.widths, n_out or model.widths[-1]]
     variance = VARIANCE[model.init.name]
-    sw2 = [variance(i, o, **model.init.params) * i for i, o in zip(widths, widths[1:])]  # Var(W) · fan_in
-    sb2, b = model.bias_std**2, model.bias_init
+    try:
+        sw2 = [variance(i, o, **model.init.params) * i for i, o in zip(widths, widths[1:])]  # Var(W) · fan_in
+        sb2, b = model.bias_std**2, model.bias_init
+        too_large = max(*sw2, sb2, b * b, input_second_moment) > MAX_VARIANCE
+    except OverflowError:
+        too_large = True
+    if too_large:
+        return Prediction(False, f"the variances exceed {MAX_VARIANCE:g}, beyond what the length map can "
+                                 f"iterate in float64")
     q = [sw2[0] * input_second_moment + sb2]
-    for l in range(1, len(model.widths)):
-        q.append(float(length_map(act, q[-1], sw2[l], sb2, b)))
-    chis = [float(chi(act, q_l, sw2[l + 1], b)) for l, q_l in enumerate(q)]
-    with np.errstate(divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # q may grow past float64 in deep chaos
+        for l in range(1, len(model.widths)):
+            q.append(float(length_map(act, q[-1], sw2[l], sb2, b)))
+        chis = [float(chi(act, q_l, sw2[l + 1], b)) for l, q_l in enumerate(q)]
         steps = 0.5 * np.log10(np.asarray(chis))
     log10_signal = [*np.cumsum(steps[::-1])[::-1].tolist(), 0.0]
     hidden_sw2 = sw2[len(sw2) // 2]  # the bulk of the net: equal-width hidden layers share one σ_w²

@@ -132,3 +132,38 @@ def test_recording_does_not_change_the_training_trajectory(model):
     last = often.recorded_steps[-1]
     np.testing.assert_array_equal(often.profile("grad_W", last), rarely.profile("grad_W", last))
     assert often.steps["test_loss"][-1] == rarely.steps["test_loss"][-1]
+
+
+@pytest.mark.parametrize("dtype, depth, scale", [("float64", 200, 10), ("float64", 300, 1000), ("float32", 40, 30)])
+def test_a_forward_overflow_at_step_0_reads_exploding_with_the_layer_and_step(dtype, depth, scale):
+    r = run_experiment(small({"depth": depth, "width": 32, "activation": "relu",
+                              "init": {"name": "large", "scale": scale}}, dtype=dtype, train={"steps": 2}))
+    s = r.summary
+    assert s["status"] == "diverged" and s["diverged_step"] == 0
+    assert s["verdict"] == s["verdict_final"] == "exploding"
+    assert f"overflowed at layer {s['diverged_layer']} of {depth + 1}" in s["message"]
+    assert "step 0" in s["message"] and "healthy" not in s["message"]
+    assert 1 <= s["diverged_layer"] <= depth + 1
+
+
+@pytest.mark.parametrize("scale", [1, 10, 100, 1000])
+def test_large_init_reads_exploding_at_every_scale_whether_or_not_values_stay_finite(scale):
+    s = run_experiment(small({"depth": 120, "width": 32, "activation": "relu",
+                              "init": {"name": "large", "scale": scale}}, train={"steps": 2})).summary
+    assert s["verdict"] == "exploding", s["message"]
+
+
+def test_non_finite_input_data_gives_an_undetermined_verdict_with_the_reason(monkeypatch):
+    import gradlab.experiment as experiment
+
+    real = experiment.make_dataset
+
+    def poisoned(*args, **kwargs):
+        data = real(*args, **kwargs)
+        data.X_train[:, 0] = np.nan
+        return data
+
+    monkeypatch.setattr(experiment, "make_dataset", poisoned)
+    s = run_experiment(small({"depth": 5, "width": 16}, train={"steps": 3, "batch_size": "full"})).summary
+    assert s["status"] == "diverged" and s["verdict"] == "undetermined"
+    assert "non-finite values" in s["message"] and s["diverged_layer"] == 0

@@ -56,3 +56,27 @@ def test_verdict_of_exact_zero_gradients():
     v = verdict(np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0]))
     assert v["verdict"] == "vanishing" and "exactly 0" in v["message"]
     assert v["log10_ratio_grad_W"] == -math.inf
+
+
+def test_an_overflow_decides_exploding_when_no_finite_ratio_is_left():
+    nan = np.full(5, np.nan)
+    v = verdict(nan, nan, overflow="the forward pass overflowed at layer 3 of 5")
+    assert v["verdict"] == "exploding"
+    assert v["message"] == "exploding: the forward pass overflowed at layer 3 of 5"
+
+
+def test_an_overflow_overrules_a_level_ratio_and_is_named_beside_a_large_one():
+    level = np.ones(5)
+    assert verdict(level, level, overflow="the backward pass overflowed at layer 2 of 5")["verdict"] == "exploding"
+    steep = 10.0 ** np.arange(4.0, -1.0, -1.0)
+    v = verdict(steep, steep, overflow="the backward pass overflowed at layer 2 of 5")
+    assert v["verdict"] == "exploding" and "10^+4.0" in v["message"] and "layer 2 of 5" in v["message"]
+
+
+@pytest.mark.parametrize("profile", [np.full(4, np.nan), np.array([np.nan, 1.0, 1.0, np.nan]),
+                                     np.array([1.0, 1.0, 1.0, np.nan])])
+def test_no_finite_evidence_is_undetermined_never_healthy(profile):
+    v = verdict(profile, profile)
+    assert v["verdict"] == "undetermined" and "healthy" not in v["message"]
+    cause = verdict(profile, profile, cause="the input batch holds non-finite values")
+    assert cause["message"] == "undetermined: the input batch holds non-finite values"

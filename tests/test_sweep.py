@@ -201,3 +201,13 @@ def test_an_axis_on_a_section_does_not_erase_an_axis_inside_it(tmp_path):
     configs = sweep.configs()
     assert [(c.model.init.name, c.model.init.params["gain"]) for c in configs] == [
         ("lecun_normal", 0.5), ("xavier_normal", 0.5), ("lecun_normal", 2.0), ("xavier_normal", 2.0)]
+
+
+def test_an_overflowing_init_reads_exploding_in_the_sweep_tables(tmp_path):
+    # the forward pass overflows at step 0 from scale 100 on: the verdict must not flip to healthy there
+    sweep = make_sweep(None, [make_axis("model.init.scale", "1,10,100,1000")],
+                       ("model.init=large", "model.activation=relu", "model.depth=120", "model.width=32", *FAST))
+    summary = run_sweep(sweep, tmp_path, threads())
+    assert [r["verdict"] for r in summary.rows] == ["exploding"] * 4
+    table = read_csv(tmp_path / "sweeps" / sweep.name / "summary.csv")
+    assert [r["verdict"] for r in table] == ["exploding"] * 4

@@ -37,6 +37,7 @@ VERDICT_COLORS = {  # the order is the legend's
     "healthy": "#2ca02c",
     "vanishing": "#3a9bdc",
     "exploding": "#d62728",
+    "undetermined": "#e6b800",  # no finite evidence either way (non-finite data)
     "failed": "0.45",
     "pending": "0.82",
 }
@@ -365,7 +366,7 @@ def fig_verdicts(summary: "SweepSummary") -> "Figure":
         handles.append(_diverged_handle("diverged in training (colour: verdict at step 0)"))
         handles[-1].set_color("black")
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
-    _title(fig, summary, f"Verdict at step 0 (vanishing / healthy / exploding) by {xa.label}")
+    _title(fig, summary, f"Verdict at step 0 by {xa.label}")
     return fig
 
 

@@ -12,7 +12,8 @@ from rich.text import Text
 
 from ..experiment import RunResult
 
-VERDICT_STYLE = {"vanishing": "bold cyan", "exploding": "bold red", "healthy": "bold green"}
+VERDICT_STYLE = {"vanishing": "bold cyan", "exploding": "bold red", "healthy": "bold green",
+                 "undetermined": "bold yellow"}
 MAX_ROWS = 40  # deeper nets show the first and last layers, with the middle elided
 
 
