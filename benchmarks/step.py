@@ -44,7 +44,7 @@ class Gradlab:
         self.model = MLP(width, N_CLASSES, [width] * depth, rng, activation="tanh", init="xavier_normal", dtype=dtype)
         self.x = rng.normal(size=(batch, width)).astype(dtype)
         self.y = rng.integers(0, N_CLASSES, batch)
-        self.opt = OPTIMIZERS["sgd"](lr=LR, momentum=0.0, betas=(0.9, 0.999), eps=1e-8)
+        self.opt = OPTIMIZERS["sgd"](lr=LR)
         self.rec = Recorder(self.model, every=1, last_step=10**9) if record else None
         self.loss = LOSSES["softmax_cross_entropy"]
 

@@ -13,7 +13,7 @@ import inspect
 import math
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .engine.activations import ACTIVATIONS
 from .engine.data import DATASETS
 from .engine.initializers import INITIALIZERS
-from .engine.losses import LOSSES
+from .engine.losses import LOSSES, OUTPUTS
 from .engine.optimizers import OPTIMIZERS
 from .errors import ConfigError
 
@@ -30,6 +30,11 @@ InitName = Literal[tuple(INITIALIZERS)]  # type: ignore[valid-type]
 DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
 LossName = Literal[tuple(LOSSES)]  # type: ignore[valid-type]
 OptimizerName = Literal[tuple(OPTIMIZERS)]  # type: ignore[valid-type]
+
+
+def binary_ok(loss: str, n_classes: int) -> bool:
+    """Whether ``loss`` can learn ``n_classes`` classes: a one-logit loss (binary cross-entropy) only two."""
+    return OUTPUTS[loss](n_classes) > 1 or n_classes <= 2
 
 
 def did_you_mean(value: Any, choices) -> str:
@@ -67,7 +72,30 @@ def keyword_params(fn) -> dict[str, Any]:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # allow_inf_nan: a NaN or infinite setting (`bias_init: .nan`) has no meaning anywhere in a config
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+
+# The ranges of registry parameters, by name: a name means the same thing in every entry that takes it.
+# (low, high, what it is), inclusive; None is unbounded.
+PARAM_RANGES: dict[str, tuple[Optional[float], Optional[float], str]] = {
+    "gain": (0.0, None, "a gain"),
+    "std": (0.0, None, "a standard deviation"),
+    "scale": (0.0, None, "a standard deviation"),
+    "lower": (None, None, "a slope"),
+    "upper": (None, None, "a slope"),
+    "slope": (None, None, "a slope"),
+    "alpha": (None, None, "a scale"),
+}
+
+
+def _out_of_range(name: str, value: float) -> str:
+    """'' if ``value`` is in ``name``'s range, else what the range is."""
+    low, high, what = PARAM_RANGES.get(name, (None, None, "a number"))
+    if (low is None or value >= low) and (high is None or value <= high):
+        return ""
+    bounds = " and ".join(b for b in (low is not None and f">= {low:g}", high is not None and f"<= {high:g}") if b)
+    return f"must be {bounds} ({what}), got {value!r}"
 
 
 class _NamedSpec(BaseModel):
@@ -106,6 +134,14 @@ class _NamedSpec(BaseModel):
                                  + did_you_mean(key, allowed)))
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 problems.append(((key,), f"must be a finite number (a parameter of {self.name}), got {value!r}"))
+            elif _out_of_range(key, value):
+                problems.append(((key,), _out_of_range(key, value)))
+        entry = self._registry[self.name]
+        if not problems and inspect.isclass(entry):  # what the entry itself checks (rrelu: lower <= upper)
+            try:
+                entry(**self.params)
+            except ValueError as exc:
+                problems.append(((), str(exc)))
         if problems:
             raise _Problems(problems)
         return self
@@ -211,7 +247,7 @@ class DataConfig(Strict):
     n_classes: Optional[int] = Field(None, ge=2, description="classes, for datasets that take it (default: the dataset's)")
     features: Optional[int] = Field(None, ge=1, description="input dimension, for blobs and teacher")
     test_fraction: float = Field(0.2, ge=0, lt=1)
-    seed: Optional[int] = Field(None, description="data seed (default: derived from the run seed)")
+    seed: Optional[int] = Field(None, ge=0, description="data seed (default: derived from the run seed)")
     path: Optional[str] = Field(None, description="CSV file, for dataset csv")
     label_column: Optional[str] = Field(None, description="label column, for dataset csv")
 
@@ -241,7 +277,7 @@ class TrainConfig(Strict):
     optimizer: OptimizerName = "sgd"
     lr: float = Field(0.1, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
     eps: float = Field(1e-8, gt=0)
     clip_grad_norm: Optional[float] = Field(None, gt=0, description="clip the global gradient norm to this")
 
@@ -260,6 +296,19 @@ class TrainConfig(Strict):
         return v
 
     @model_validator(mode="after")
+    def _optimizer_takes(self):
+        # a field left at its default is not a request (every saved config lists them all); another value is
+        takes = keyword_params(OPTIMIZERS[self.optimizer])
+        problems = [((key,), f"optimizer {self.optimizer} does not take {key} (got {getattr(self, key)!r}; it "
+                             f"takes: lr{''.join(', ' + k for k in takes)}); choose an optimizer that does, "
+                             f"or drop {key}")
+                    for key in ("momentum", "betas", "eps")
+                    if key not in takes and getattr(self, key) != type(self).model_fields[key].default]
+        if problems:
+            raise _Problems(problems)
+        return self
+
+    @model_validator(mode="after")
     def _steps_or_epochs(self):
         if self.steps is not None and self.epochs is not None:
             raise _Problems([(("epochs",), f"give steps or epochs, not both (steps is {self.steps}, "
@@ -274,17 +323,47 @@ class RecordConfig(Strict):
     floor: float = Field(1e-6, gt=0, lt=1, description="report the depth where the signal falls below this fraction")
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # at most 100 characters: it is a directory name
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10))}
+
+
 class ExperimentConfig(Strict):
     """One experiment: a model trained on a dataset, with per-layer gradient statistics recorded."""
 
-    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field("experiment", pattern=NAME_PATTERN, description="names the results directory")
     seed: int = Field(0, ge=0)
     dtype: Literal["float64", "float32"] = "float64"
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     record: RecordConfig = RecordConfig()
-    output: str = Field("results", description="directory under which results/<name>/<run-id>/ is written")
+    output: str = Field("results", min_length=1, description="directory under which results/<name>/<run-id>/ is "
+                                                             "written")
+
+    @model_validator(mode="after")
+    def _loss_fits_classes(self):
+        classes = self.data.n_classes or keyword_params(DATASETS[self.data.dataset]).get("n_classes")
+        if classes and classes > 2 and not binary_ok(self.model.loss, classes):
+            raise _Problems([(("model", "loss"), f"{self.model.loss} separates 2 classes, but dataset "
+                                                 f"{self.data.dataset} has {classes}; use softmax_cross_entropy "
+                                                 f"or mse, or set data.n_classes: 2")])
+        return self
+
+    @field_validator("name")
+    @classmethod
+    def _portable_name(cls, v: str) -> str:
+        # names Windows reserves for devices, with any extension, and a trailing dot, which it drops
+        if v.split(".")[0].upper() in _RESERVED or v.endswith("."):
+            raise ValueError(f"{v!r} is not a portable directory name (reserved on Windows, or ends in '.'); "
+                             f"pick another name")
+        return v
+
+    @field_validator("output")
+    @classmethod
+    def _path_text(cls, v: str) -> str:
+        if "\0" in v:
+            raise ValueError(f"a path cannot contain a NUL character, got {v!r}")
+        return v
 
 
 # ---------------------------------------------------------------- loading and error rendering
@@ -366,27 +445,33 @@ def _tidy(text: str) -> str:
     return " ".join(text.split())
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut in the middle when long: a message line names the value, it does not reprint it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]} ({len(str(value))} characters)"
+
+
 def _render(err: dict, loc: tuple) -> str:
     field = ".".join(str(p) for p in loc) or "(top level)"
     value, kind = err.get("input"), err["type"]
     if kind == "literal_error":
         allowed = re.findall(r"'([^']*)'", err["ctx"]["expected"])
-        return f"{field}: {value!r} is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}"
+        return f"{field}: {_short(value)} is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}"
     if kind == "extra_forbidden":
         allowed = _fields_at(loc[:-1])
         return f"{field}: unknown field{did_you_mean(loc[-1], allowed)}; allowed here: {', '.join(allowed)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         fields = _fields_at(loc)
         what = f"a mapping of fields ({', '.join(fields)})" if fields else "a mapping"
-        return f"{field}: expected {what}, got {value!r}"
+        return f"{field}: expected {what}, got {_short(value)}"
     if kind == "string_pattern_mismatch" and loc == ("name",):
-        return (f"{field}: must start with a letter or digit and contain only letters, digits, '_', '.' and '-' "
-                f"(it names the results directory), got {value!r}")
+        return (f"{field}: must start with a letter or digit and contain only letters, digits, '_', '.' and '-', "
+                f"at most 100 characters (it names the results directory), got {_short(value)}")
     if kind == "invalid_key":
-        return f"{field}: keys must be strings, got {value!r}"
+        return f"{field}: keys must be strings, got {_short(value)}"
     if kind == "value_error":  # our own validators already name the value
         return f"{field}: {_tidy(err['msg'])}"
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) else f" (got {_short(value)})"
     return f"{field}: {_tidy(err['msg'])}{shown}"
 
 
@@ -543,7 +628,7 @@ def build_config(data: dict, source: str = "config", lines: Optional[dict] = Non
     parsed = []
     for o in overrides:
         try:
-            parsed.append((*_parse_override(o), f"--set {o}"))
+            parsed.append((*_parse_override(o), f"--set {o if len(o) <= 80 else o[:60] + '…'}"))
         except ConfigError as exc:
             problems += exc.problems
     parsed += [(tuple(key.split(".")), value, blame) for key, (value, blame) in (values or {}).items()]

@@ -12,11 +12,12 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import __version__, theory
-from .config import ExperimentConfig
+from .config import ExperimentConfig, binary_ok, keyword_params
 from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
 from .engine.model import MLP, build_model
 from .engine.optimizers import OPTIMIZERS, clip_by_global_norm
+from .errors import DataError
 from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, flat_norms, global_norm, verdict
 
 DEFAULT_STEPS = 200
@@ -127,12 +128,16 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     d = config.data
     data: Dataset = make_dataset(d.dataset, d.n_samples, rngs["data"], d.noise, d.test_fraction, dtype, **d.options)
     loss_name = config.model.loss
+    if not binary_ok(loss_name, data.n_classes):  # datasets whose classes only the data itself tells (csv, digits)
+        raise DataError(f"model.loss: {loss_name} separates 2 classes, but the data has {data.n_classes}; "
+                        f"use softmax_cross_entropy or mse")
     loss_fn = LOSSES[loss_name]
     model = build_model(config.model, data.n_features, OUTPUTS[loss_name](data.n_classes), rngs["init"],
                         rngs["noise"], dtype)
     flat = model.flat
     t = config.train
-    opt = OPTIMIZERS[t.optimizer](lr=t.lr, momentum=t.momentum, betas=t.betas, eps=t.eps)
+    optimizer = OPTIMIZERS[t.optimizer]
+    opt = optimizer(lr=t.lr, **{k: getattr(t, k) for k in keyword_params(optimizer)})
     total = n_steps(config, len(data.y_train))
     rec = Recorder(model, config.record.every, total)
     batches = _batches(len(data.y_train), t.batch_size, rngs["batches"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gradlab.config import build_config, keyword_params
 from gradlab.engine.optimizers import OPTIMIZERS, clip_by_global_norm
+from gradlab.errors import ConfigError
 
 LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.05}
 
@@ -38,12 +40,28 @@ def test_reduces_a_quadratic(name):
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_accepts_the_common_keywords(name):
-    """The training loop passes lr, momentum, betas and eps to every optimizer; each ignores what it does not use."""
-    opt = OPTIMIZERS[name](lr=0.1, momentum=0.9, betas=(0.9, 0.999), eps=1e-8)
+def test_takes_exactly_its_own_keywords(name):
+    """A hyper-parameter meant for another optimizer is a TypeError, never silently dropped."""
+    own = keyword_params(OPTIMIZERS[name])
+    opt = OPTIMIZERS[name](lr=0.1, **own)
     p = np.ones(3)
     opt.step([p], [np.ones(3)])
     assert np.all(p < 1.0)
+    for other in {"momentum": 0.5, "betas": (0.5, 0.5), "eps": 1e-3}.keys() - own.keys():
+        with pytest.raises(TypeError):
+            OPTIMIZERS[name](lr=0.1, **{other: 0.5})
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_the_config_rejects_a_setting_the_optimizer_does_not_take(name):
+    own = keyword_params(OPTIMIZERS[name])
+    for key, value in {"momentum": 0.5, "betas": [0.5, 0.5], "eps": 1e-3}.items():
+        data = {"train": {"optimizer": name, key: value}}
+        if key in own:
+            build_config(data)
+        else:
+            with pytest.raises(ConfigError, match=f"train.{key}: optimizer {name} does not take {key}"):
+                build_config(data)
 
 
 def test_sgd_step_is_lr_times_gradient():

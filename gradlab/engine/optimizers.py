@@ -1,6 +1,7 @@
 """Optimizers, kept in the ``OPTIMIZERS`` registry.
 
-An optimizer holds its own state per parameter and updates arrays in place:
+An optimizer takes exactly the hyper-parameters it uses (``OPTIMIZERS[name](lr=..., **those)``), so a setting
+meant for another one is an error, never silently dropped. It holds its own state per parameter and updates arrays in place:
 ``step(params, grads, keep)`` where both are lists of arrays in the same order; with ``keep`` it leaves the
 steps it applied in ``updates`` (p_new = p - u), for the recorder's update:weight ratio.
 """
@@ -13,7 +14,7 @@ import numpy as np
 class SGD:
     """Plain gradient descent: p -= lr * g."""
 
-    def __init__(self, lr: float, **_):
+    def __init__(self, lr: float):
         self.lr = lr
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray], keep: bool = False) -> None:
@@ -28,7 +29,7 @@ class SGD:
 class Momentum:
     """Heavy-ball momentum (Polyak 1964): v = mu*v + g; p -= lr * v."""
 
-    def __init__(self, lr: float, momentum: float = 0.9, **_):
+    def __init__(self, lr: float, momentum: float = 0.9):
         self.lr, self.mu = lr, momentum
         self.v: list[np.ndarray] | None = None
 
@@ -48,7 +49,7 @@ class Momentum:
 class Adam:
     """Adam (Kingma & Ba 2015) with bias correction: p -= lr * m_hat / (sqrt(v_hat) + eps)."""
 
-    def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, **_):
+    def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
         self.t = 0
         self.m: list[np.ndarray] | None = None
