@@ -699,3 +699,41 @@ def test_error_message_lists_every_problem():
     assert text.splitlines()[0] == "inline: 2 problems"
     assert "model.depth" in text and "train.lr" in text
     assert re.search(r"^  inline: model\.depth", text, re.M)
+
+
+# ---------------------------------------------------------------- values the engine or the theory cannot take
+
+
+@pytest.mark.parametrize("override, field, shown", [
+    ("model.init={name: normal, std: -1}", "model.init.std", ">= 0"),
+    ("model.init={name: large, scale: -1}", "model.init.scale", ">= 0"),
+    ("model.init={name: he_normal, gain: -2}", "model.init.gain", ">= 0"),
+    ("model.activation={name: noisy_relu, std: -1}", "model.activation.std", ">= 0"),
+    ("model.activation={name: rrelu, lower: 0.5, upper: 0.1}", "model.activation", "lower <= upper"),
+    ("data.seed=-1", "data.seed", "-1"),
+    ("model.bias_init=.nan", "model.bias_init", "nan"),
+    ("train.lr=.inf", "train.lr", "inf"),
+    ("train.betas=[0.9, 1.5]", "train.betas.1", "1.5"),
+    ("model.loss=binary_cross_entropy", "model.loss", "has 3"),
+    ("name=" + "a" * 300, "name", "300 characters"),
+    ("name=NUL", "name", "reserved"),
+    ("name=run.", "name", "ends in '.'"),
+])
+def test_values_the_engine_cannot_take_are_config_errors_naming_field_and_value(override, field, shown):
+    problem = only_problem(None, [override])
+    assert f"{field}: " in problem and shown in problem, problem
+    assert len(problem) < 400, problem
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_accepted_activation_setting_builds(name):
+    params = {k: (v + 1 if isinstance(v, float) else v) for k, v in keyword_params(ACTIVATIONS[name]).items()}
+    ACTIVATIONS[name](**ActivationSpec.model_validate({"name": name, **params}).params)
+
+
+@pytest.mark.parametrize("name", sorted(INITIALIZERS))
+def test_every_accepted_init_setting_draws(name):
+    import numpy as np
+
+    spec = InitSpec.model_validate({"name": name, **{k: 0.0 for k in keyword_params(INITIALIZERS[name])}})
+    assert INITIALIZERS[name](3, 2, np.random.default_rng(0), **spec.params).shape == (3, 2)
