@@ -37,6 +37,12 @@ def binary_ok(loss: str, n_classes: int) -> bool:
     return OUTPUTS[loss](n_classes) > 1 or n_classes <= 2
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut in the middle when long: a message line names the value, it does not reprint it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]} ({len(str(value))} characters)"
+
+
 def did_you_mean(value: Any, choices) -> str:
     """' (did you mean 'x'?)' for the closest choice, or ''."""
     match = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
@@ -95,7 +101,7 @@ def _out_of_range(name: str, value: float) -> str:
     if (low is None or value >= low) and (high is None or value <= high):
         return ""
     bounds = " and ".join(b for b in (low is not None and f">= {low:g}", high is not None and f"<= {high:g}") if b)
-    return f"must be {bounds} ({what}), got {value!r}"
+    return f"must be {bounds} ({what}), got {_short(value)}"
 
 
 class _NamedSpec(BaseModel):
@@ -113,11 +119,11 @@ class _NamedSpec(BaseModel):
         if isinstance(data, str):
             # Checked here so that a typo is reported at the key the user wrote, not at a `.name` they did not.
             if data not in cls._registry:
-                raise ValueError(f"{data!r} is not one of {names}{did_you_mean(data, cls._registry)}")
+                raise ValueError(f"{_short(data)} is not one of {names}{did_you_mean(data, cls._registry)}")
             return {"name": data}
         if not isinstance(data, dict):
             raise ValueError(f"expected an {cls._kind} name ({names}) or a mapping like {cls._example}, "
-                             f"got {data!r}")
+                             f"got {_short(data)}")
         if "name" not in data and data:
             raise ValueError(f"this mapping has no name; say which {cls._kind}, e.g. {cls._example} "
                              f"(names: {names})")
@@ -133,7 +139,8 @@ class _NamedSpec(BaseModel):
                 problems.append(((key,), f"{key!r} is not a parameter of {self.name} (its parameters: {names})"
                                  + did_you_mean(key, allowed)))
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                problems.append(((key,), f"must be a finite number (a parameter of {self.name}), got {value!r}"))
+                problems.append(((key,), f"must be a finite number (a parameter of {self.name}), "
+                                         f"got {_short(value)}"))
             elif _out_of_range(key, value):
                 problems.append(((key,), _out_of_range(key, value)))
         entry = self._registry[self.name]
@@ -174,7 +181,8 @@ def _toggle(cls, data):
     if isinstance(data, bool):
         return {"enabled": data}
     if not isinstance(data, (dict, BaseModel)):
-        raise ValueError(f"expected true, false or a mapping of {', '.join(cls.model_fields)}, got {data!r}")
+        raise ValueError(f"expected true, false or a mapping of {', '.join(cls.model_fields)}, "
+                         f"got {_short(data)}")
     return data
 
 
@@ -216,9 +224,9 @@ class ModelConfig(Strict):
         # One message instead of pydantic's one-per-union-branch.
         if isinstance(v, list):
             if not all(isinstance(w, int) and not isinstance(w, bool) for w in v):
-                raise ValueError(f"every width must be a positive integer, got {v!r}")
+                raise ValueError(f"every width must be a positive integer, got {_short(v)}")
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"expected a positive integer, or a list with one per hidden layer, got {v!r}")
+            raise ValueError(f"expected a positive integer, or a list with one per hidden layer, got {_short(v)}")
         return v
 
     @field_validator("width")
@@ -285,7 +293,7 @@ class TrainConfig(Strict):
     @classmethod
     def _batch_int_or_full(cls, v):
         if isinstance(v, str) and v != "full":
-            raise ValueError(f"expected a positive integer or 'full', got {v!r}{did_you_mean(v, ['full'])}")
+            raise ValueError(f"expected a positive integer or 'full', got {_short(v)}{did_you_mean(v, ['full'])}")
         return v
 
     @field_validator("batch_size")
@@ -354,7 +362,7 @@ class ExperimentConfig(Strict):
     def _portable_name(cls, v: str) -> str:
         # names Windows reserves for devices, with any extension, and a trailing dot, which it drops
         if v.split(".")[0].upper() in _RESERVED or v.endswith("."):
-            raise ValueError(f"{v!r} is not a portable directory name (reserved on Windows, or ends in '.'); "
+            raise ValueError(f"{_short(v)} is not a portable directory name (reserved on Windows, or ends in '.'); "
                              f"pick another name")
         return v
 
@@ -362,20 +370,36 @@ class ExperimentConfig(Strict):
     @classmethod
     def _path_text(cls, v: str) -> str:
         if "\0" in v:
-            raise ValueError(f"a path cannot contain a NUL character, got {v!r}")
+            raise ValueError(f"a path cannot contain a NUL character, got {_short(v)}")
         return v
 
 
 # ---------------------------------------------------------------- loading and error rendering
 
 
-def _yaml_lines(text: str) -> tuple[dict[tuple, int], list[tuple[int, str]]]:
-    """Map each key path in the YAML document to its 1-based line number; also list duplicate keys."""
+MAX_CONFIG_BYTES = 1 << 20  # a config is a page of YAML; a megabyte is a mistake (or an attack)
+MAX_NODES = 100_000  # after expanding aliases: `&a [*b, *b, ...]` nests to billions in a few hundred bytes
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _parse(text: str) -> tuple[Any, dict[tuple, int], list[tuple[int, str]]]:
+    """The YAML document's data, the 1-based line of each key path, and its duplicate keys.
+
+    The node graph is walked once, with aliases expanded as anything that reads the data would expand them,
+    and refused past ``MAX_NODES`` before a single Python object is built; raises _TooLarge.
+    """
     lines: dict[tuple, int] = {}
     duplicates: list[tuple[int, str]] = []
     open_nodes: set[int] = set()  # an alias may refer back to an enclosing node: `a: &x {b: *x}`
+    budget = [MAX_NODES]
 
     def walk(node, path):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooLarge
         if id(node) in open_nodes:
             return
         open_nodes.add(id(node))
@@ -399,9 +423,10 @@ def _yaml_lines(text: str) -> tuple[dict[tuple, int], list[tuple[int, str]]]:
         open_nodes.discard(id(node))
 
     root = yaml.compose(text, Loader=_Loader)
-    if root is not None:
-        walk(root, ())
-    return lines, duplicates
+    if root is None:
+        return None, lines, duplicates
+    walk(root, ())
+    return _Loader("").construct_document(root), lines, duplicates
 
 
 def _fields_at(loc: tuple) -> list[str]:
@@ -443,12 +468,6 @@ def _tidy(text: str) -> str:
     text = _URL.sub("", str(text)).removeprefix("Value error, ")
     text = re.sub(r"^Input should be\b", "must be", text)
     return " ".join(text.split())
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut in the middle when long: a message line names the value, it does not reprint it."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]} ({len(str(value))} characters)"
 
 
 def _render(err: dict, loc: tuple) -> str:
@@ -546,18 +565,23 @@ def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
     if not path.is_file():
         raise ConfigError([f"{src}: no such file; pass the path of a YAML config (see configs/)"], src)
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{src}: {path.stat().st_size:,} bytes is more than a config can be "
+                               f"({MAX_CONFIG_BYTES:,}); pass a YAML config file"], src)
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{src}: not a UTF-8 text file (byte {exc.start}); a config is YAML text"], src) from None
     except OSError as exc:
         raise ConfigError([f"{src}: cannot be read ({exc.strerror or exc})"], src) from None
     try:
-        data = yaml.load(text, Loader=_Loader)
-        lines, duplicates = _yaml_lines(text)
+        data, lines, duplicates = _parse(text)
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_error(src, text, exc)], src) from None
     except RecursionError:
         raise ConfigError([f"{src}: YAML error: the document nests too deeply"], src) from None
+    except _TooLarge:
+        raise ConfigError([f"{src}: YAML error: the document expands to more than {MAX_NODES:,} values "
+                           f"(aliases referring to aliases?); a config is a page of plain YAML"], src) from None
     if duplicates:
         raise ConfigError([f"{src}:{line} {msg}" for line, msg in duplicates], src)
     if data is None:
@@ -571,7 +595,9 @@ def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
 def yaml_value(raw: str) -> Any:
     """A command-line value read as YAML (10, 1e-3, true, [1, 2]); text that is not YAML stays a plain string."""
     try:
-        return yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+        return _parse(raw)[0] if raw.strip() else ""
+    except (_TooLarge, RecursionError):
+        raise yaml.YAMLError(f"it expands to more than {MAX_NODES:,} values or nests too deeply") from None
     except yaml.YAMLError:
         if raw.lstrip()[:1] in ("[", "{", '"', "'"):
             raise  # meant as YAML but broken: say so rather than pass it on as text

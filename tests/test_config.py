@@ -737,3 +737,29 @@ def test_every_accepted_init_setting_draws(name):
 
     spec = InitSpec.model_validate({"name": name, **{k: 0.0 for k in keyword_params(INITIALIZERS[name])}})
     assert INITIALIZERS[name](3, 2, np.random.default_rng(0), **spec.params).shape == (3, 2)
+
+
+def billion_laughs(levels: int = 9) -> str:
+    rows = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    rows += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(rows) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
+    path = write(tmp_path, billion_laughs())  # 9**9 values in under 600 bytes
+    assert path.stat().st_size < 600
+    problem = only_problem(path)
+    assert "expands to more than 100,000 values" in problem and str(path) in problem
+
+
+def test_a_yaml_alias_bomb_in_an_override_is_refused():
+    bomb = "[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], " \
+           "&d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]]"
+    problem = only_problem(None, [f"model.width={bomb}"])
+    assert "expands to more than" in problem and len(problem) < 300
+
+
+def test_a_huge_file_is_refused_unread(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("# " + "x" * (1 << 20) + "\n")
+    assert "more than a config can be" in only_problem(path)
