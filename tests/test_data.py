@@ -4,10 +4,13 @@ the CSV loader and its errors; the optional scikit-learn digits."""
 from __future__ import annotations
 
 import inspect
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from gradlab.engine import data as data_module
 from gradlab.engine.data import DATASETS, DatasetError, make_dataset
 from gradlab.errors import GradlabError
 
@@ -163,3 +166,137 @@ def test_every_generator_takes_n_samples_rng_noise_first():
         params = list(inspect.signature(fn).parameters)
         assert params[:3] == ["n_samples", "rng", "noise"], name
         assert fn.__doc__, name
+
+
+# ---- the CSV loader on bad input: one DatasetError, one line, naming the file, line, column and value ----
+
+def csv_error(tmp_path, content, name="d.csv", n_samples=100, **options) -> str:
+    """Write ``content`` (text, or bytes as they are) to ``name`` and return the DatasetError message."""
+    p = tmp_path / name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    with pytest.raises(DatasetError) as info:
+        make_dataset("csv", n_samples, rng(), path=str(p), **options)
+    msg = str(info.value)
+    assert "\n" not in msg and str(p) in msg, msg
+    assert info.value.exit_code == 2
+    return msg
+
+
+GOOD = "x1,x2,label\n1,2,a\n3,4,b\n5,6,a\n7,8,b\n"
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("x1,x2,label\n1,2,a\n3,4\n", [":3:", "2 values for 3 columns", "'label'"]),
+    ("x1,x2,label\n1,2,a\n3,4,b,9\n", [":3:", "4 values for 3 columns", "'9'", "'label'"]),
+    ("x1,x2,label\n1,2,a\n3,,b\n", [":3 column 'x2'", "missing value"]),
+    ("x1,x2,label\n1,2,a\n3,  ,b\n", [":3 column 'x2'", "missing value"]),
+    ("x1,x2,label\n1,2,a\n3,two,b\n", [":3 column 'x2'", "non-numeric", "'two'"]),
+    ("x1,x2,label\n1,2,a\n3,4,b\nnan,6,a\n", [":4 column 'x1'", "nan", "not finite"]),
+    ("x1,x2,label\n1,2,a\n3,inf,b\n", [":3 column 'x2'", "inf", "not finite"]),
+    ("x1,x2,label\n1,2,a\n3,-Infinity,b\n", [":3 column 'x2'", "-inf", "not finite"]),
+    ("x1,x2,label\n1,2,a\n3,1e308,b\n", [":3 column 'x2'", "1e+308", "too large"]),
+    ("x1,x2,label\n1,2,a\n-1e101,4,b\n", [":3 column 'x1'", "-1e+101", "too large"]),
+    ("x1,x2,label\n", ["no data rows", "line 1"]),
+    ("x1,x2,label\n\n,,\n", ["no data rows", "line 1"]),
+    ("label\na\nb\n", [":1:", "'label'", "no feature columns"]),
+    ("x1,x2,x1,label\n1,2,3,a\n", [":1 column 'x1'", "duplicate", "columns 1 and 3"]),
+    ("x1,,label\n1,2,a\n", [":1:", "column 2 has no name"]),
+    ("x1,x2,Label\n1,2,a\n3,4,b\n", [":1:", "'label' is not a column", "x1, x2, Label", "did you mean 'Label'"]),
+    ("x1;x2;label\n1;2;a\n3;4;b\n", [":1:", "'label' is not a column", "not be comma-separated"]),
+    ("x1,x2,label\n1,2,a\n3,4, \n", [":3 column 'label'", "empty label"]),
+    ('x1,x2,label\n1,2,a\n3,4,"b\n5,6,a\n', [":3:", "malformed CSV", "quotes"]),
+    ("x1,x2,label\n1,2,a\n1,2,a\n1,2,a\n", ["'label'", "one class", "'a'", "at least two"]),
+])
+def test_csv_bad_input_is_located(tmp_path, text, fragments):
+    msg = csv_error(tmp_path, text, "bad_input.csv")
+    for fragment in fragments:
+        assert fragment in msg, (fragment, msg)
+
+
+def test_csv_line_numbers_are_the_editors(tmp_path):
+    """Blank lines and a quoted label spanning two lines still count, so the line is the one an editor shows."""
+    msg = csv_error(tmp_path, 'x1,label\n\n1,"two\nlines"\n2,b\r\n\r\n3,x\n4,c\noops,c\n')
+    assert msg.startswith(f"{tmp_path / 'd.csv'}:9 column 'x1': non-numeric value 'oops'"), msg
+    old_mac = "x1,label\r1,a\r2,b\r\rthree,a\r"  # Excel for Mac's "CSV (Macintosh)" ends lines with \r alone
+    assert ":5 column 'x1'" in csv_error(tmp_path, old_mac)
+
+
+def test_csv_with_a_byte_order_mark_loads(tmp_path):
+    """Excel's 'CSV UTF-8' starts with a BOM, which must not stick to the first column's name."""
+    p = tmp_path / "excel.csv"
+    p.write_bytes(b"\xef\xbb\xbflabel,x1\nb,1\na,2\nb,3\na,4\n")
+    X, y = DATASETS["csv"](4, rng(), 0.0, path=str(p))
+    assert sorted(zip(X[:, 0], y)) == [(1.0, 1), (2.0, 0), (3.0, 1), (4.0, 0)]
+    p.write_text("x1,x2,label\n1,2,a\n3,4,b\n5,6,a\n7,8,b\n", encoding="utf-8-sig")
+    assert make_dataset("csv", 4, rng(), path=str(p), test_fraction=0.25).n_features == 2
+
+
+def test_csv_in_latin1_says_where_and_to_save_as_utf8(tmp_path):
+    text = "x1,x2,label\n1,2,chat\n3,4,caf\xe9\n"
+    msg = csv_error(tmp_path, text.encode("latin-1"), "latin.csv")
+    offset = text.encode("latin-1").index(b"\xe9")
+    assert ":3:" in msg and "0xe9" in msg and f"offset {offset}" in msg and "save the file as UTF-8" in msg, msg
+    msg = csv_error(tmp_path, "x1,label\r1,a\r2,\xe9\r".encode("latin-1"), "mac.csv")
+    assert ":3:" in msg, msg
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n", b"\xef\xbb\xbf", b"  \r\n"])
+def test_csv_empty_file(tmp_path, content):
+    assert "is empty" in csv_error(tmp_path, content, "empty.csv")
+
+
+def test_csv_directory_unreadable_and_too_big(tmp_path, monkeypatch):
+    with pytest.raises(DatasetError, match="is a directory") as info:
+        make_dataset("csv", 10, rng(), path=str(tmp_path))
+    assert str(tmp_path) in str(info.value)
+
+    p = tmp_path / "locked.csv"
+    p.write_text(GOOD)
+    real_open = Path.open
+
+    def denied(self, *args, **kwargs):
+        if self.name == "locked.csv":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(DatasetError, match="Permission denied") as info:
+        make_dataset("csv", 10, rng(), path=str(p))
+    assert "locked.csv" in str(info.value) and "readable" in str(info.value)
+    monkeypatch.undo()
+
+    monkeypatch.setattr(data_module, "MAX_CSV_BYTES", 20)
+    assert "limit" in csv_error(tmp_path, GOOD, "huge.csv") and "sample" in csv_error(tmp_path, GOOD, "huge.csv")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
+def test_csv_without_read_permission(tmp_path):
+    p = tmp_path / "private.csv"
+    p.write_text(GOOD)
+    p.chmod(0)
+    with pytest.raises(DatasetError, match="private.csv"):
+        make_dataset("csv", 10, rng(), path=str(p))
+
+
+def test_csv_draw_with_one_class_names_n_samples(tmp_path):
+    msg = csv_error(tmp_path, GOOD, n_samples=1)
+    assert "data.n_samples" in msg and "'label'" in msg
+
+
+def test_make_dataset_bad_name_too_few_rows_and_float32_overflow(tmp_path):
+    with pytest.raises(DatasetError, match="'spiral' is not one of"):
+        make_dataset("spiral", 10, rng())
+    assert "no training rows" in csv_error(tmp_path, "x,label\n1,a\n2,b\n", n_samples=2, test_fraction=0.9)
+    # a constant training column and one far-off test value: fine in float64, infinite in float32
+    p = tmp_path / "far.csv"
+    p.write_text("x,label\n" + "".join(f"0,{i % 2}\n" for i in range(9)) + "1e50,1\n")
+    outcomes = set()
+    for seed in range(20):
+        assert np.all(np.isfinite(make_dataset("csv", 10, rng(seed), path=str(p), test_fraction=0.5).X_test))
+        try:
+            make_dataset("csv", 10, rng(seed), path=str(p), test_fraction=0.5, dtype=np.float32)
+            outcomes.add("loaded")
+        except DatasetError as exc:
+            assert "far.csv" in str(exc) and "float32" in str(exc) and "feature 1 of 1" in str(exc)
+            outcomes.add("refused")
+    assert outcomes == {"loaded", "refused"}

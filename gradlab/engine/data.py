@@ -9,7 +9,10 @@ how the config knows what each dataset allows. ``make_dataset`` splits and stand
 from __future__ import annotations
 
 import csv as _csv
+import difflib
 import math
+import stat
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,27 +72,178 @@ def teacher(n_samples, rng, noise, n_classes: int = 2, features: int = 10, hidde
     return X, logits.argmax(axis=1)
 
 
+# Refuse before parsing: every feature cell becomes an 8-byte float, so a file this big needs several
+# times its size in memory. Past it, the user should sample the rows first.
+MAX_CSV_BYTES = 2 * 1024 ** 3
+# Standardization squares deviations: with |x| <= 1e100 every square is below 4e200, and a sum of them over
+# the ~1e9 rows a file under MAX_CSV_BYTES can hold stays far below float64's 1.8e308. Nothing measured
+# comes near 1e100, so a larger value is a unit or export error; rejecting it names the cell.
+MAX_ABS_FEATURE = 1e100
+
+
 def csv(n_samples, rng, noise, path: str = "", label_column: str = "label"):
-    """A user's CSV file with a header: numeric feature columns and an integer or string label column.
-    Uses the first ``n_samples`` rows after a seeded shuffle (all rows if fewer)."""
-    p = Path(path)
-    if not path or not p.is_file():
-        raise DatasetError(f"data.path: CSV file {path!r} not found; set data.path to a CSV file with a header row")
-    with p.open(newline="") as fh:
-        rows = list(_csv.DictReader(fh))
-    if not rows:
-        raise DatasetError(f"data.path: {path} has no data rows")
-    if label_column not in rows[0]:
-        raise DatasetError(f"data.label_column: {label_column!r} is not a column of {path} "
-                           f"(columns: {', '.join(rows[0])})")
-    names = [c for c in rows[0] if c != label_column]
-    try:
-        X = np.array([[float(r[c]) for c in names] for r in rows])
-    except ValueError as exc:
-        raise DatasetError(f"data.path: {path} has a non-numeric feature value ({exc})") from None
-    _, y = np.unique([r[label_column] for r in rows], return_inverse=True)
-    order = rng.permutation(len(rows))[:n_samples]
+    """A user's CSV file (UTF-8, a header row): numeric feature columns and an integer or string label column.
+    Uses the first ``n_samples`` rows after a seeded shuffle (all rows if fewer). Anything wrong with the
+    file is a DatasetError naming the file and, where it applies, the line (as an editor numbers lines)
+    and the column."""
+    X, y, classes = _read_csv(path, label_column)
+    if len(classes) < 2:
+        raise DatasetError(f"{path}: column {label_column!r} holds one class, {classes[0]!r}; a classifier needs "
+                           f"at least two, so add rows of another class")
+    order = rng.permutation(len(y))[:n_samples]
+    if len(np.unique(y[order])) < 2:
+        raise DatasetError(f"{path}: the {len(order)} rows drawn (data.n_samples) all have {label_column!r} = "
+                           f"{classes[y[order[0]]]!r}; raise data.n_samples so that two classes appear")
     return X[order], y[order]
+
+
+def _read_csv(path, label_column):
+    """Features ``(n_rows, n_features)``, label codes ``(n_rows,)`` in sorted class order, and the classes."""
+    if not path:
+        raise DatasetError(f"data.path: CSV file {path!r} not found; set data.path to a CSV file with a header row")
+    p = Path(path)
+    try:
+        st = p.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise DatasetError(f"data.path: CSV file {path} not found; set data.path to a CSV file with a header row") \
+            from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise DatasetError(f"data.path: cannot read {path} ({_reason(exc)}); check the path") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise DatasetError(f"data.path: {path} is {kind}; set data.path to a CSV file")
+    if st.st_size > MAX_CSV_BYTES:
+        raise DatasetError(f"data.path: {path} is {st.st_size / 2 ** 30:.1f} GiB, over the "
+                           f"{MAX_CSV_BYTES / 2 ** 30:g} GiB limit for CSV data; use a random sample of its rows")
+    try:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark that would otherwise stick to the
+        # first column's name. newline="" lets the csv module see quoted line breaks (its documented use).
+        with p.open(encoding="utf-8-sig", newline="") as fh:
+            try:
+                return _parse(_records(_csv.reader(fh, strict=True), path), path, label_column)
+            except UnicodeDecodeError:
+                raise _not_utf8(p, path) from None
+    except OSError as exc:
+        raise DatasetError(f"data.path: cannot read {path} ({_reason(exc)}); check that it is a readable file") \
+            from None
+    except MemoryError:
+        raise DatasetError(f"data.path: not enough memory to load {path}; use a random sample of its rows") from None
+
+
+def _records(reader, path):
+    """``(line, cells)`` for each record that has any content; ``line`` is where the record starts."""
+    while True:
+        line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except _csv.Error as exc:  # strict mode: an unclosed quote, or text after a closing quote
+            raise DatasetError(f"{path}:{line}: malformed CSV ({exc}); check the quotes from that line on") from None
+        if any(c.strip() for c in cells):  # skip blank lines and the bare-comma rows Excel writes
+            yield line, cells
+
+
+def _parse(records, path, label_column):
+    """Check the header, then read the rows, stopping at the first problem (the one nearest the top)."""
+    first = next(records, None)
+    if first is None:
+        raise DatasetError(f"data.path: {path} is empty; it needs a header row and rows of data")
+    head, names = first[0], [c.strip() for c in first[1]]
+    for j, name in enumerate(names):
+        if not name:
+            raise DatasetError(f"{path}:{head}: column {j + 1} has no name; give every column a name in the header")
+        if name in names[:j]:
+            raise DatasetError(f"{path}:{head} column {name!r}: duplicate name (columns {names.index(name) + 1} and "
+                               f"{j + 1}); rename one of them")
+    if label_column not in names:
+        near = difflib.get_close_matches(label_column, names, 1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+            hint = "; the header has one column, so the file may not be comma-separated"
+        raise DatasetError(f"{path}:{head}: data.label_column {label_column!r} is not a column (columns: "
+                           f"{_listing(names)}){hint}; set data.label_column to the label column")
+    if len(names) == 1:
+        raise DatasetError(f"{path}:{head}: only the label column {label_column!r}, no feature columns; add at "
+                           f"least one numeric feature column")
+
+    k = names.index(label_column)
+    features = [j for j in range(len(names)) if j != k]
+    # Flat typed buffers rather than lists of Python objects: 8 bytes a cell instead of ~30
+    values, lines, codes, seen = array("d"), array("q"), array("q"), {}
+    for line, cells in records:
+        if len(cells) != len(names):
+            problem = (f"no value for column {names[len(cells)]!r}" if len(cells) < len(names)
+                       else f"extra value {_show(cells[len(names)])} after the last column {names[-1]!r}")
+            raise DatasetError(f"{path}:{line}: {len(cells)} values for {len(names)} columns, {problem}; give the "
+                               f"row one value per header column")
+        try:
+            values.extend([float(cells[j]) for j in features])
+        except ValueError:
+            raise _bad_cell(path, line, cells, names, features) from None
+        label = cells[k].strip()
+        if not label:
+            raise DatasetError(f"{path}:{line} column {label_column!r}: empty label; fill it in or delete the row")
+        codes.append(seen.setdefault(label, len(seen)))
+        lines.append(line)
+    if not lines:
+        raise DatasetError(f"{path}: no data rows, only the header on line {head}; add rows below it")
+
+    X = np.frombuffer(values).reshape(len(lines), len(features))
+    bad = ~(np.abs(X) <= MAX_ABS_FEATURE)  # NaN fails every comparison, so it lands here with inf
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        kind = "not finite" if not np.isfinite(X[i, j]) else f"too large (over {MAX_ABS_FEATURE:g} in size)"
+        raise DatasetError(f"{path}:{lines[i]} column {names[features[j]]!r}: value {float(X[i, j])!r} is {kind}; "
+                           f"feature values must be finite numbers in sensible units, so fix or delete the row")
+    classes = sorted(seen)  # the order np.unique gave before, so labels map to the same integers
+    rank = np.empty(len(classes), np.intp)
+    rank[[seen[c] for c in classes]] = np.arange(len(classes))
+    return X, rank[np.frombuffer(codes, np.int64)], classes
+
+
+def _bad_cell(path, line, cells, names, features) -> DatasetError:
+    """The first feature cell on a row that float() refused."""
+    for j in features:
+        text = cells[j].strip()
+        if not text:
+            return DatasetError(f"{path}:{line} column {names[j]!r}: missing value; fill it in or delete the row")
+        try:
+            float(text)
+        except ValueError:
+            return DatasetError(f"{path}:{line} column {names[j]!r}: non-numeric value {_show(cells[j])}; feature "
+                                f"columns hold numbers (set data.label_column if this is the label)")
+    return DatasetError(f"{path}:{line}: a feature value is not a number; fix the row")  # float() strips as str does
+
+
+def _not_utf8(p: Path, path) -> DatasetError:
+    """Locate the first byte that is not UTF-8. Decoding line by line is exact: a line-break byte never
+    occurs inside a UTF-8 sequence. Lines are counted as the csv reader counts them (\\n, \\r\\n or \\r)."""
+    line, offset = 1, 0
+    with p.open("rb") as fh:
+        for raw in fh:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line += raw.count(b"\r", 0, exc.start)
+                return DatasetError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} at offset {offset + exc.start} is "
+                                    f"not UTF-8; save the file as UTF-8 (Excel: Save As 'CSV UTF-8')")
+            line += raw.count(b"\r") - raw.endswith(b"\r\n") + raw.endswith(b"\n")
+            offset += len(raw)
+    return DatasetError(f"{path}: not UTF-8 text; save the file as UTF-8")  # the file changed under us
+
+
+def _show(text: str) -> str:
+    """A cell for a one-line message: quoted (so line breaks show as \\n) and cut short."""
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def _listing(names: list[str]) -> str:
+    return ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def digits(n_samples, rng, noise):
@@ -134,13 +288,29 @@ class Dataset:
 def make_dataset(name: str, n_samples: int, rng: np.random.Generator, noise: float = 0.1,
                  test_fraction: float = 0.2, dtype=np.float64, **options) -> Dataset:
     """Generate, shuffle, split and standardize (with the training split's mean and std)."""
+    if name not in DATASETS:
+        raise DatasetError(f"dataset {name!r} is not one of {', '.join(DATASETS)}")
     X, y = DATASETS[name](n_samples, rng, noise, **options)
-    n_classes = int(max(y.max() + 1, options.get("n_classes", 2)))
+    source = options.get("path") or f"dataset {name!r}"
     order = rng.permutation(len(y))
     X, y = X[order], y[order]
     n_test = int(round(test_fraction * len(y)))
+    if n_test >= len(y):
+        raise DatasetError(f"{source}: {len(y)} samples leave no training rows at test_fraction {test_fraction}; "
+                           f"add rows or lower data.test_fraction")
+    n_classes = int(max(y.max() + 1, options.get("n_classes", 2)))
     X_train, y_train, X_test, y_test = X[n_test:], y[n_test:], X[:n_test], y[:n_test]
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
     std[std == 0] = 1.0  # constant columns (digits' blank corners) stay 0 instead of NaN
     norm = lambda a: ((a - mean) / std).astype(dtype)  # noqa: E731
-    return Dataset(norm(X_train), y_train.astype(np.intp), norm(X_test), y_test.astype(np.intp), n_classes)
+    with np.errstate(over="ignore"):  # checked just below, with a message that says which feature
+        X_train, X_test = norm(X_train), norm(X_test)
+    # Training values standardize to at most sqrt(n) in size, but a test value far outside a narrow training
+    # spread can exceed float32's range (3.4e38); a run on infinite inputs would only report a false divergence.
+    for part in (X_train, X_test):
+        bad = ~np.isfinite(part).all(axis=0)
+        if bad.any():
+            raise DatasetError(f"{source}: feature {np.flatnonzero(bad)[0] + 1} of {X.shape[1]} does not "
+                               f"standardize to finite {np.dtype(dtype).name} values (a test value lies far outside "
+                               f"the training spread); rescale that feature or use dtype float64")
+    return Dataset(X_train, y_train.astype(np.intp), X_test, y_test.astype(np.intp), n_classes)
