@@ -278,6 +278,9 @@ class DataConfig(Strict):
                 if getattr(self, k) is not None}
 
 
+DEFAULT_STEPS = 200
+
+
 class TrainConfig(Strict):
     steps: Optional[int] = Field(None, ge=0, description="optimizer steps (default 200 unless epochs is set)")
     epochs: Optional[int] = Field(None, ge=0, description="passes over the training set, instead of steps")
@@ -302,6 +305,15 @@ class TrainConfig(Strict):
         if isinstance(v, int) and v < 1:
             raise ValueError(f"must be >= 1 or 'full', got {v}")
         return v
+
+    def total_steps(self, n_train: int) -> int:
+        """Optimizer steps for a training set of ``n_train`` samples."""
+        if self.steps is not None:
+            return self.steps
+        if self.epochs is not None:
+            batch = n_train if self.batch_size == "full" else min(self.batch_size, n_train)
+            return self.epochs * (n_train // max(batch, 1))
+        return DEFAULT_STEPS
 
     @model_validator(mode="after")
     def _optimizer_takes(self):

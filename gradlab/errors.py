@@ -37,6 +37,12 @@ class UsageError(GradlabError):
     exit_code = 2
 
 
+class ResourceError(GradlabError):
+    """A run that would need more memory than the machine can give: refused before anything is allocated."""
+
+    exit_code = 2
+
+
 class FaultError(GradlabError):
     """Something outside the user's input went wrong (a read-only folder, a full disk, a corrupt results
     file, a lost worker): exit 1, one line saying what failed and where."""

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import __version__, theory
+from . import __version__, guard, theory
 from .config import ExperimentConfig, binary_ok, keyword_params
 from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
@@ -19,8 +19,6 @@ from .engine.model import MLP, build_model
 from .engine.optimizers import OPTIMIZERS, clip_by_global_norm
 from .errors import DataError
 from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, flat_norms, global_norm, verdict
-
-DEFAULT_STEPS = 200
 
 
 @dataclass
@@ -72,16 +70,6 @@ def _batches(n: int, batch_size, rng: np.random.Generator):
             yield order[start:start + batch_size]
 
 
-def n_steps(config: ExperimentConfig, n_train: int) -> int:
-    t = config.train
-    if t.steps is not None:
-        return t.steps
-    if t.epochs is not None:
-        bs = n_train if t.batch_size == "full" else min(t.batch_size, n_train)
-        return t.epochs * (n_train // bs)
-    return DEFAULT_STEPS
-
-
 def _accuracy(loss: str, logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(predict(loss, logits) == y))
 
@@ -110,6 +98,7 @@ def _breakdown(model: MLP, X: np.ndarray, loss: float) -> tuple[int, Optional[st
 def predict_theory(config: ExperimentConfig) -> "theory.Prediction":
     """The mean-field prediction for a config, with the input layer's fan-in and the mean square of its
     (standardized) inputs taken from the dataset it names."""
+    guard.check(config, ("data",))
     d = config.data
     data = make_dataset(d.dataset, d.n_samples, _seeds(config)["data"], d.noise, d.test_fraction,
                         np.dtype(config.dtype), **d.options)
@@ -122,11 +111,15 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
 
     ``on_step(step, total)`` is called after each step, for progress display.
     """
+    guard.check(config)
     t0 = time.perf_counter()
     dtype = np.dtype(config.dtype)
     rngs = _seeds(config)
     d = config.data
     data: Dataset = make_dataset(d.dataset, d.n_samples, rngs["data"], d.noise, d.test_fraction, dtype, **d.options)
+    if len(data.y_train) == 0:
+        raise DataError(f"data.test_fraction: {d.test_fraction} of {len(data.y_test)} samples leaves none to train "
+                        f"on; lower it or use more samples")
     loss_name = config.model.loss
     if not binary_ok(loss_name, data.n_classes):  # datasets whose classes only the data itself tells (csv, digits)
         raise DataError(f"model.loss: {loss_name} separates 2 classes, but the data has {data.n_classes}; "
@@ -138,7 +131,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     t = config.train
     optimizer = OPTIMIZERS[t.optimizer]
     opt = optimizer(lr=t.lr, **{k: getattr(t, k) for k in keyword_params(optimizer)})
-    total = n_steps(config, len(data.y_train))
+    total = t.total_steps(len(data.y_train))
     rec = Recorder(model, config.record.every, total)
     batches = _batches(len(data.y_train), t.batch_size, rngs["batches"])
     status, bad_step, bad_layer, overflow, cause = "completed", None, None, None, None

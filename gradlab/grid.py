@@ -27,6 +27,7 @@ from .errors import UsageError
 
 RANGE_EXAMPLES = "e.g. 2..50, 2..50:4, 1e-3..1:x10 or 2,4,8,16"
 MAX_VALUES = 100_000  # a typo like 1..1e9 should be an error, not an hour of expanding
+MAX_POINTS = 100_000  # the same for the product of the axes: 1..1000 × 1..1000 is a typo, not a sweep
 
 
 def _scalar(text: str, label: str = "--grid") -> Any:
@@ -88,13 +89,14 @@ def _geometric(start, stop, by, spec, label) -> list:
     if start <= 0 or stop <= 0 or by <= 1:
         raise UsageError(f"{label} {spec!r}: a geometric range needs positive ends and a factor above 1, "
                          f"e.g. 1e-3..1:x10")
-    count = math.floor(math.log(stop / start) / math.log(by) + 1e-9) + 1
+    count = math.floor((math.log(stop) - math.log(start)) / math.log(by) + 1e-9) + 1  # stop/start may overflow
     if count > MAX_VALUES:
         raise UsageError(f"{label} {spec!r}: {count} values is more than {MAX_VALUES}; use a larger factor, "
                          f"e.g. 1e-3..1:x10")
     if isinstance(start, int) and isinstance(by, int):  # 2..64:x2 is depths: integers stay integers
         return [start * by**i for i in range(max(count, 0))]
-    return [float(f"{start * by ** i:.12g}") for i in range(max(count, 0))]
+    # in logarithms: start * by**i may overflow on the way to a representable end (1e-300..1e300:x1e100)
+    return [float(f"{10 ** (math.log10(start) + i * math.log10(by)):.12g}") for i in range(max(count, 0))]
 
 
 def label_of(value: Any) -> str:
@@ -152,14 +154,20 @@ def make_axis(key: str, values: Any, label: str | None = None) -> Axis:
         values = [values]
     elif not isinstance(values, list) or not values:
         raise UsageError(f"{label}: give the values as a range ({RANGE_EXAMPLES}) or a non-empty list")
-    combos = []
+    combos, seen = [], set()
     for v in values:
         if len(keys) > 1 and (not isinstance(v, (list, tuple)) or len(v) != len(keys)):
             raise UsageError(f"{label}: each value must set all {len(keys)} fields of {key}, "
                              f"e.g. sigmoid+xavier_normal; got {label_of(v)}")
         combo = tuple(v) if len(keys) > 1 else (v,)
-        if combo in combos:
+        key = tuple((type(x), x) for x in combo)  # typed, so that true and 1 stay apart
+        try:
+            hash(key)
+        except TypeError:  # a list of widths: its label stands in
+            key = "+".join(map(label_of, combo))
+        if key in seen:
             raise UsageError(f"{label}: the value {'+'.join(map(label_of, combo))} is listed twice")
+        seen.add(key)
         combos.append(combo)
     return Axis(keys, tuple(combos))
 
@@ -186,8 +194,19 @@ def merge_axes(axes: Iterable[Axis]) -> list[Axis]:
     return merged
 
 
+def check_size(axes: list[Axis]) -> int:
+    """The number of grid points, checked against MAX_POINTS before anything is expanded."""
+    size = math.prod(len(a.values) for a in axes)
+    if size > MAX_POINTS:
+        shape = " × ".join(f"{a.name} ({len(a.values)})" for a in axes)
+        raise UsageError(f"the grid has {size:,} points = {shape}, more than {MAX_POINTS:,}; "
+                         f"sweep fewer values, e.g. with a larger step (2..50:4)")
+    return size
+
+
 def expand(axes: list[Axis]) -> list[dict[str, Any]]:
     """The cartesian product as a list of ``{key.path: value}``, first axis slowest."""
+    check_size(axes)
     points = []
     for combo in itertools.product(*(axis.values for axis in axes)):
         point = {}

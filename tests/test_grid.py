@@ -82,3 +82,18 @@ def test_a_later_axis_replaces_an_earlier_one_in_place():
     assert [a.name for a in merged] == ["model.depth", "model.activation", "model.width"]
     assert merged[0].values == ((5,), (6,))
     assert isinstance(merged[1], Axis) and merged[1].values == (("tanh",),)
+
+
+def test_the_grid_product_is_checked_before_expanding():
+    from gradlab.grid import MAX_POINTS, check_size, expand
+
+    axes = [make_axis("model.depth", "1..100000"), make_axis("model.width", "1..100000")]
+    with pytest.raises(UsageError, match=r"10,000,000,000 points = model.depth \(100000\) × model.width \(100000\)"):
+        expand(axes)
+    assert check_size(axes[:1]) == 100_000 <= MAX_POINTS
+
+
+def test_a_geometric_range_whose_ends_overflow_their_ratio_is_counted_not_crashed():
+    with pytest.raises(UsageError, match="13816202 values is more than"):
+        parse_values("1e-300..1e300:x1.0001")
+    assert parse_values("1e-300..1e300:x1e100") == [1e-300, 1e-200, 1e-100, 1.0, 1e100, 1e200, 1e300]
