@@ -6,13 +6,20 @@ Heavy modules (pydantic models, the engine, matplotlib) are imported inside the 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from typer.core import TyperGroup
+
+try:  # typer vendors click from 0.20 on
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer
+    from click import ClickException
 
 from . import __version__
 from .errors import GradlabError, UsageError
@@ -21,23 +28,50 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+DEBUG_ENV = "GRADLAB_DEBUG"  # set to 1 to see the traceback behind an internal error
+
+
+def _say(text: str, stream: Console = console, style: str = "") -> None:
+    """One line of plain text: never read as rich markup (a path or a value may hold brackets), never wrapped."""
+    stream.print(Text(text, style), highlight=False, soft_wrap=True)
+
+
+def _fail(lines: list[str], code: int) -> typer.Exit:
+    err_console.print(Text.assemble(("error: ", "bold red"), lines[0]), highlight=False, soft_wrap=True)
+    for line in lines[1:]:
+        _say(f"  {line}", err_console)
+    return typer.Exit(code)
+
+
 class _Group(TyperGroup):
-    """Catches every GradlabError once, here: a clear message and the error's exit code, no traceback."""
+    """The one error boundary: every failure becomes a clear message and an exit code, never a traceback.
+
+    A GradlabError says what to do and carries its code; an OSError or MemoryError that no library layer
+    could name better is a fault (exit 1); anything else is a bug, reported in one line (the traceback
+    with GRADLAB_DEBUG=1).
+    """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except GradlabError as exc:
-            problems = getattr(exc, "problems", None)
-            if problems and len(problems) > 1:
-                err_console.print(f"[bold red]error:[/] {exc.source}: {len(problems)} problem"
-                                  f"{'s' if len(problems) != 1 else ''}", highlight=False)
-                for p in problems:
-                    err_console.print(f"  {p}", highlight=False, markup=False, soft_wrap=True)
-            else:
-                err_console.print("[bold red]error:[/]", problems[0] if problems else str(exc),
-                                  highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            problems = getattr(exc, "problems", None) or [str(exc)]
+            if len(problems) > 1:
+                problems = [f"{exc.source}: {len(problems)} problems", *problems]
+            raise _fail(problems, exc.exit_code) from None
+        except MemoryError:
+            raise _fail(["out of memory; make the net, the data or the number of steps smaller "
+                         "(or set GRADLAB_MAX_MEMORY lower so the guard refuses such runs up front)"], 1) from None
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise _fail([f"{exc.strerror or type(exc).__name__}:{where}"], 1) from None
+        except (ClickException, typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, said in one line
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise _fail([f"internal error: {type(exc).__name__}: {exc} (a bug in gradlab; run again with "
+                         f"{DEBUG_ENV}=1 to see where, and report it)"], 1) from None
 
 
 app = typer.Typer(cls=_Group, no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
@@ -71,7 +105,7 @@ def _show(result, plots: bool, fmt: str = "png") -> None:
             from .reporters.plots import write_plots
 
             write_plots(result, result.run_dir / "plots", fmt)
-        console.print(f"results: {result.run_dir}", highlight=False)
+        _say(f"results: {result.run_dir}")
 
 
 @app.command()
@@ -133,7 +167,7 @@ def _show_sweep(summary, plots: bool, every_run: bool, fmt: str = "png") -> None
         from .reporters.sweep_plots import write_sweep_plots
 
         write_sweep_plots(summary, summary.folder / "plots", fmt)
-    console.print(f"sweep: {summary.folder}", highlight=False)
+    _say(f"sweep: {summary.folder}")
 
 
 SHORTCUTS = {"depth": "model.depth", "width": "model.width", "activation": "model.activation",
@@ -167,7 +201,7 @@ def sweep(
         min=1, help="Worker processes (default: the number of cores).", rich_help_panel="Execution")] = None,
     scheduler: Annotated[Optional[str], typer.Option(
         envvar="GRADLAB_SCHEDULER", metavar="tcp://HOST:PORT", rich_help_panel="Execution",
-        help="Run on a dask.distributed cluster (needs [bold]gradlab[dask][/]).")] = None,
+        help="Run on a dask.distributed cluster (needs [bold]gradlab\\[dask][/]).")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         metavar="SWEEP_DIR", rich_help_panel="Execution",
         help="Finish the sweep saved in SWEEP_DIR, without repeating its axes.")] = None,
@@ -212,11 +246,10 @@ def _dry_run(spec, folder: Path) -> None:
     configs, points = spec.configs(), spec.labelled_points()
     done = sum((folder / "runs" / run_key(c) / "summary.json").is_file() for c in configs)
     shape = " × ".join(f"{a.name} ({len(a.values)})" for a in spec.axes)
-    console.print(f"sweep {spec.name}: {len(configs)} runs = {shape}; {done} already finished in {folder}",
-                  highlight=False)
+    _say(f"sweep {spec.name}: {len(configs)} runs = {shape}; {done} already finished in {folder}")
     sample = list(range(len(points))) if len(points) <= 8 else [0, 1, 2, 3, None, *range(len(points) - 3, len(points))]
     for i in sample:
-        console.print("  ..." if i is None else f"  {i + 1:>4}  {point_text(points[i])}", highlight=False, markup=False)
+        _say("  ..." if i is None else f"  {i + 1:>4}  {point_text(points[i])}")
 
 
 def _run_sweep(spec, folder: Path, workers: Optional[int], scheduler: Optional[str]):
@@ -294,7 +327,7 @@ def phase(
             raise UsageError(f"{sweep_dir} sweeps {swept}, not {activation}: pass --activation {swept}")
         points = [r for r in load_sweep(sweep_dir).rows if r.get("status") in ("completed", "diverged")]
     path = write_phase(output, activation, {}, DEFAULT_SIGMA_W2, DEFAULT_SIGMA_B2, points)
-    console.print(f"phase diagram: {path}", highlight=False)
+    _say(f"phase diagram: {path}")
 
 
 @app.command()
@@ -332,14 +365,14 @@ def compare(
 
         markdown.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(markdown, to_markdown(pairs, figures, markdown, checked, unmatched))
-    console.print(f"figures: {', '.join(map(str, figures))}", highlight=False)
+    _say(f"figures: {', '.join(map(str, figures))}")
     if baseline is not None:
         failures = [p.failures(tolerance) for p in pairs] + [unmatched]
         for lines in failures:  # the first few of each item: enough to name the drift, not a wall of text
             for line in lines[:3]:
-                err_console.print(f"[bold red]drift:[/] {line}", highlight=False, soft_wrap=True)
+                err_console.print(Text.assemble(("drift: ", "bold red"), line), highlight=False, soft_wrap=True)
             if len(lines) > 3:
-                err_console.print(f"  ... and {len(lines) - 3} more", highlight=False)
+                _say(f"  ... and {len(lines) - 3} more", err_console)
         if any(failures):
             raise typer.Exit(1)
 
@@ -360,8 +393,8 @@ def reproduce(
         raise UsageError(f"{configs}: no such folder of configs; run from the repository root or pass --configs")
     n = workers or _cores()
     written = run_all(output, configs, lambda: local_executor(n),
-                      lambda name: err_console.print(f"running {name}", highlight=False), sweep)
-    console.print(f"wrote {len(written)} results under {output}", highlight=False)
+                      lambda name: _say(f"running {name}", err_console), sweep)
+    _say(f"wrote {len(written)} results under {output}")
 
 
 def _cores() -> int:
@@ -392,7 +425,7 @@ def list_(
             table.add_column("parameters")
             table.add_column("description")
             for key, params, doc in describe(reg):
-                table.add_row(key, params, doc)
+                table.add_row(key, params, Text(doc))  # Text: a doc may name an extra, 'gradlab[datasets]'
             console.print(table)
 
 

@@ -258,14 +258,22 @@ class DataConfig(Strict):
     seed: Optional[int] = Field(None, ge=0, description="data seed (default: derived from the run seed)")
     path: Optional[str] = Field(None, description="CSV file, for dataset csv")
     label_column: Optional[str] = Field(None, description="label column, for dataset csv")
+    factor: Optional[float] = Field(None, gt=0, description="inner radius over outer, for circles")
+    hidden: Optional[int] = Field(None, ge=1, description="hidden units of the teacher net, for teacher")
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("n_classes", "features", "path", "label_column", "factor", "hidden")
 
     @model_validator(mode="after")
     def _options_fit_dataset(self):
-        keys = ("n_classes", "features", "path", "label_column")
-        accepted = [k for k in keyword_params(DATASETS[self.dataset]) if k in keys]
-        takes = f"it takes: {', '.join(accepted)}" if accepted else "it takes no options"
-        problems = [((key,), f"dataset {self.dataset} does not take {key} (got {getattr(self, key)!r}; {takes})")
-                    for key in keys if getattr(self, key) is not None and key not in accepted]
+        # every dataset option is a keyword parameter of some generator, and a generator takes exactly its own;
+        # noise has a default, so only another value is a request that a noiseless dataset must refuse
+        takes = keyword_params(DATASETS[self.dataset])
+        listed = f"it takes: {', '.join(takes)}" if takes else "it takes no options"
+        asked = [k for k in self.OPTIONS if getattr(self, k) is not None]
+        if self.noise != type(self).model_fields["noise"].default:
+            asked.append("noise")
+        problems = [((key,), f"dataset {self.dataset} does not take {key} (got {_short(getattr(self, key))}; "
+                             f"{listed})") for key in asked if key not in takes]
         if self.dataset == "csv" and not self.path:
             problems.append((("path",), "dataset csv needs path: the CSV file to read"))
         if problems:
@@ -274,8 +282,8 @@ class DataConfig(Strict):
 
     @property
     def options(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("n_classes", "features", "path", "label_column")
-                if getattr(self, k) is not None}
+        """The generator's keyword options that the config sets (noise is passed apart)."""
+        return {k: getattr(self, k) for k in self.OPTIONS if getattr(self, k) is not None}
 
 
 DEFAULT_STEPS = 200

@@ -117,9 +117,6 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     rngs = _seeds(config)
     d = config.data
     data: Dataset = make_dataset(d.dataset, d.n_samples, rngs["data"], d.noise, d.test_fraction, dtype, **d.options)
-    if len(data.y_train) == 0:
-        raise DataError(f"data.test_fraction: {d.test_fraction} of {len(data.y_test)} samples leaves none to train "
-                        f"on; lower it or use more samples")
     loss_name = config.model.loss
     if not binary_ok(loss_name, data.n_classes):  # datasets whose classes only the data itself tells (csv, digits)
         raise DataError(f"model.loss: {loss_name} separates 2 classes, but the data has {data.n_classes}; "

@@ -613,13 +613,13 @@ def test_moons_takes_no_n_classes(tmp_path):
     path = write(tmp_path, "data:\n  dataset: moons\n  n_classes: 3\n")
     p = only_problem(path)
     assert p.startswith(f"{path}:3 data.n_classes: "), p
-    assert "dataset moons" in p and "got 3" in p and "no options" in p
+    assert "dataset moons" in p and "got 3" in p and "it takes: noise" in p
 
 
 def test_every_option_a_dataset_does_not_take_is_reported(tmp_path):
     path = write(tmp_path, "data:\n  dataset: spirals\n  features: 4\n  path: a.csv\n")
     ps = problems_of(path, count=2)
-    assert ps[0].startswith(f"{path}:3 data.features: ") and "got 4" in ps[0] and "takes: n_classes" in ps[0], ps
+    assert ps[0].startswith(f"{path}:3 data.features: ") and "got 4" in ps[0] and "takes: noise, n_classes" in ps[0], ps
     assert ps[1].startswith(f"{path}:4 data.path: "), ps
 
 
@@ -763,3 +763,19 @@ def test_a_huge_file_is_refused_unread(tmp_path):
     path = tmp_path / "big.yaml"
     path.write_text("# " + "x" * (1 << 20) + "\n")
     assert "more than a config can be" in only_problem(path)
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_what_gradlab_list_shows_for_a_dataset_is_exactly_what_the_config_accepts(dataset):
+    from gradlab.config import DataConfig
+
+    takes = keyword_params(DATASETS[dataset])
+    values = {"noise": 0.3, "n_classes": 4, "features": 3, "path": "d.csv", "label_column": "y", "factor": 0.3,
+              "hidden": 8}
+    for key in {"noise", *DataConfig.OPTIONS}:
+        data = {"data": {"dataset": dataset, key: values[key], **({"path": "d.csv"} if dataset == "csv" else {})}}
+        if key in takes:
+            build_config(data)
+        else:
+            with pytest.raises(ConfigError, match=f"data.{key}: dataset {dataset} does not take {key}"):
+                build_config(data)

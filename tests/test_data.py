@@ -102,7 +102,7 @@ def test_csv_with_string_labels(tmp_path):
         rows.append(f"{a!r},{b!r},{label}")
         expected[(a, b)] = label
     p = write_csv(tmp_path / "animals.csv", rows)
-    X, y = DATASETS["csv"](40, rng(), 0.0, path=str(p))
+    X, y = DATASETS["csv"](40, rng(), path=str(p))
     assert X.shape == (40, 2) and y.shape == (40,)
     assert set(np.unique(y)) == {0, 1, 2}
     # each row keeps its own label: the labels map to integers consistently (sorted: cat, dog, emu)
@@ -118,7 +118,7 @@ def test_csv_with_string_labels(tmp_path):
 def test_csv_label_column_and_subsampling(tmp_path):
     rows = [f"{i},{2 * i},{i % 2}" for i in range(30)]
     p = write_csv(tmp_path / "d.csv", rows, header="a,target,b")
-    X, y = DATASETS["csv"](10, rng(), 0.0, path=str(p), label_column="target")
+    X, y = DATASETS["csv"](10, rng(), path=str(p), label_column="target")
     assert X.shape == (10, 2)
     np.testing.assert_array_equal(X[:, 1], X[:, 0] % 2)  # the two feature columns a and b, in file order
     assert len(set(X[:, 0])) == 10  # distinct rows, not repeats
@@ -132,39 +132,44 @@ def test_csv_missing_file_raises_a_helpful_dataset_error(tmp_path):
     assert "nope.csv" in msg and "data.path" in msg
     assert isinstance(info.value, GradlabError)
     with pytest.raises(DatasetError, match="data.path"):
-        DATASETS["csv"](10, rng(), 0.0)  # no path at all
+        DATASETS["csv"](10, rng())  # no path at all
 
 
 def test_csv_bad_label_column_and_bad_values(tmp_path):
     p = write_csv(tmp_path / "d.csv", ["1,2,a", "3,4,b"])
     with pytest.raises(DatasetError) as info:
-        DATASETS["csv"](2, rng(), 0.0, path=str(p), label_column="klass")
+        DATASETS["csv"](2, rng(), path=str(p), label_column="klass")
     assert "klass" in str(info.value) and "x1" in str(info.value)  # names the bad column and lists the real ones
     bad = write_csv(tmp_path / "bad.csv", ["1,two,a", "3,4,b"])
     with pytest.raises(DatasetError, match="non-numeric"):
-        DATASETS["csv"](2, rng(), 0.0, path=str(bad))
+        DATASETS["csv"](2, rng(), path=str(bad))
     empty = write_csv(tmp_path / "empty.csv", [])
     empty.write_text("x1,x2,label\n")
     with pytest.raises(DatasetError, match="no data rows"):
-        DATASETS["csv"](2, rng(), 0.0, path=str(empty))
+        DATASETS["csv"](2, rng(), path=str(empty))
 
 
 def test_digits():
     pytest.importorskip("sklearn")
-    X, y = DATASETS["digits"](500, rng(), 0.0)
+    X, y = DATASETS["digits"](500, rng())
     assert X.shape == (500, 64) and y.shape == (500,)
     assert set(np.unique(y)) <= set(range(10)) and len(np.unique(y)) == 10
     d = make_dataset("digits", 400, rng(), noise=0.0)
     assert d.n_classes == 10 and d.n_features == 64
     assert np.all(np.isfinite(d.X_train)) and np.all(np.isfinite(d.X_test))  # blank pixels do not give NaN
-    same = DATASETS["digits"](500, rng(), 0.0)
+    same = DATASETS["digits"](500, rng())
     np.testing.assert_array_equal(X, same[0])
 
 
-def test_every_generator_takes_n_samples_rng_noise_first():
+def test_every_generator_takes_n_samples_rng_then_keyword_options_that_the_config_knows():
+    from gradlab.config import DataConfig
+
     for name, fn in DATASETS.items():
-        params = list(inspect.signature(fn).parameters)
-        assert params[:3] == ["n_samples", "rng", "noise"], name
+        params = inspect.signature(fn).parameters
+        assert list(params)[:2] == ["n_samples", "rng"], name
+        options = list(params)[2:]
+        assert all(params[k].default is not inspect.Parameter.empty for k in options), name
+        assert set(options) <= {"noise", *DataConfig.OPTIONS}, name
         assert fn.__doc__, name
 
 
@@ -225,7 +230,7 @@ def test_csv_with_a_byte_order_mark_loads(tmp_path):
     """Excel's 'CSV UTF-8' starts with a BOM, which must not stick to the first column's name."""
     p = tmp_path / "excel.csv"
     p.write_bytes(b"\xef\xbb\xbflabel,x1\nb,1\na,2\nb,3\na,4\n")
-    X, y = DATASETS["csv"](4, rng(), 0.0, path=str(p))
+    X, y = DATASETS["csv"](4, rng(), path=str(p))
     assert sorted(zip(X[:, 0], y)) == [(1.0, 1), (2.0, 0), (3.0, 1), (4.0, 0)]
     p.write_text("x1,x2,label\n1,2,a\n3,4,b\n5,6,a\n7,8,b\n", encoding="utf-8-sig")
     assert make_dataset("csv", 4, rng(), path=str(p), test_fraction=0.25).n_features == 2

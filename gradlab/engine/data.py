@@ -1,15 +1,17 @@
 """Seeded toy datasets, kept in the ``DATASETS`` registry; nothing is downloaded.
 
-Each generator is ``fn(n_samples, rng, noise, **options) -> (X, y)`` with ``X`` of shape
+Each generator is ``fn(n_samples, rng, **options) -> (X, y)`` with ``X`` of shape
 ``(n_samples, n_features)`` and integer labels ``y`` of shape ``(n_samples,)``. The options a
-generator accepts (``n_classes``, ``features``, ...) are exactly its keyword parameters, which is
-how the config knows what each dataset allows. ``make_dataset`` splits and standardizes.
+generator accepts (``noise``, ``n_classes``, ``features``, ...) are exactly its keyword parameters, which
+is how the config knows what each dataset allows: a file or a fixed set (csv, digits) takes no noise.
+``make_dataset`` splits and standardizes.
 """
 
 from __future__ import annotations
 
 import csv as _csv
 import difflib
+import inspect
 import math
 import stat
 from array import array
@@ -21,7 +23,7 @@ import numpy as np
 from ..errors import DataError as DatasetError  # the user's to fix: exit code 2, no traceback
 
 
-def spirals(n_samples, rng, noise, n_classes: int = 3):
+def spirals(n_samples, rng, noise: float = 0.1, n_classes: int = 3):
     """Interleaved spiral arms, one per class (the CS231n toy problem). 2 features."""
     y = np.arange(n_samples) % n_classes
     t = rng.uniform(0.0, 1.0, n_samples)
@@ -30,7 +32,7 @@ def spirals(n_samples, rng, noise, n_classes: int = 3):
     return X, y
 
 
-def moons(n_samples, rng, noise):
+def moons(n_samples, rng, noise: float = 0.1):
     """Two interleaving half circles (as in scikit-learn's make_moons). 2 features, 2 classes."""
     y = np.arange(n_samples) % 2
     t = rng.uniform(0.0, math.pi, n_samples)
@@ -40,7 +42,7 @@ def moons(n_samples, rng, noise):
     return X + rng.normal(0.0, noise, X.shape), y
 
 
-def circles(n_samples, rng, noise, factor: float = 0.5):
+def circles(n_samples, rng, noise: float = 0.1, factor: float = 0.5):
     """A small circle inside a large one (radius ratio ``factor``). 2 features, 2 classes."""
     y = np.arange(n_samples) % 2
     t = rng.uniform(0.0, 2.0 * math.pi, n_samples)
@@ -49,21 +51,21 @@ def circles(n_samples, rng, noise, factor: float = 0.5):
     return X + rng.normal(0.0, noise, X.shape), y
 
 
-def blobs(n_samples, rng, noise, n_classes: int = 3, features: int = 2):
+def blobs(n_samples, rng, noise: float = 0.1, n_classes: int = 3, features: int = 2):
     """Gaussian clusters with centres ~ U(-3, 3)^features and standard deviation ``1 + 4*noise``."""
     y = np.arange(n_samples) % n_classes
     centres = rng.uniform(-3.0, 3.0, (n_classes, features))
     return centres[y] + rng.normal(0.0, 1.0 + 4.0 * noise, (n_samples, features)), y
 
 
-def xor(n_samples, rng, noise):
+def xor(n_samples, rng, noise: float = 0.1):
     """Points in [-1, 1]^2 labelled by the sign of x1*x2: not linearly separable. 2 features, 2 classes."""
     X = rng.uniform(-1.0, 1.0, (n_samples, 2))
     y = (X[:, 0] * X[:, 1] > 0).astype(int)
     return X + rng.normal(0.0, noise, X.shape), y
 
 
-def teacher(n_samples, rng, noise, n_classes: int = 2, features: int = 10, hidden: int = 32):
+def teacher(n_samples, rng, noise: float = 0.1, n_classes: int = 2, features: int = 10, hidden: int = 32):
     """Labels from a random one-hidden-layer tanh teacher on Gaussian inputs, with logit noise ``noise``."""
     X = rng.normal(size=(n_samples, features))
     W1 = rng.normal(0.0, 1.0 / math.sqrt(features), (features, hidden))
@@ -81,7 +83,7 @@ MAX_CSV_BYTES = 2 * 1024 ** 3
 MAX_ABS_FEATURE = 1e100
 
 
-def csv(n_samples, rng, noise, path: str = "", label_column: str = "label"):
+def csv(n_samples, rng, path: str = "", label_column: str = "label"):
     """A user's CSV file (UTF-8, a header row): numeric feature columns and an integer or string label column.
     Uses the first ``n_samples`` rows after a seeded shuffle (all rows if fewer). Anything wrong with the
     file is a DatasetError naming the file and, where it applies, the line (as an editor numbers lines)
@@ -246,7 +248,7 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-def digits(n_samples, rng, noise):
+def digits(n_samples, rng):
     """The 8x8 handwritten digits bundled with scikit-learn (1797 images, 64 features, 10 classes).
     Needs the optional extra: pip install 'gradlab[datasets]'."""
     try:
@@ -290,7 +292,10 @@ def make_dataset(name: str, n_samples: int, rng: np.random.Generator, noise: flo
     """Generate, shuffle, split and standardize (with the training split's mean and std)."""
     if name not in DATASETS:
         raise DatasetError(f"dataset {name!r} is not one of {', '.join(DATASETS)}")
-    X, y = DATASETS[name](n_samples, rng, noise, **options)
+    generate = DATASETS[name]
+    if "noise" in inspect.signature(generate).parameters:
+        options = {"noise": noise, **options}
+    X, y = generate(n_samples, rng, **options)
     source = options.get("path") or f"dataset {name!r}"
     order = rng.permutation(len(y))
     X, y = X[order], y[order]

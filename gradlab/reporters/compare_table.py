@@ -53,7 +53,7 @@ def render_compare(pairs: list[Pair], tolerance: float | None = None, unmatched:
     for pair in pairs:
         failed = checked and bool(pair.failures(tolerance))
         for i, (what, where, diff, emphasis) in enumerate(rows(pair, tolerance)):
-            cells = [_label(pair) if i == 0 else "", what, where, Text(diff, STYLE[emphasis])]
+            cells = [Text(_label(pair) if i == 0 else ""), Text(what), Text(where), Text(diff, STYLE[emphasis])]
             if checked:
                 cells.append(Text(("FAIL" if failed else "ok") if i == 0 else "", "bold red" if failed else "green"))
             table.add_row(*cells)

@@ -86,7 +86,7 @@ def group_table(summary: SweepSummary) -> Table:
     table.add_column("diverged", justify="right")
     for key, rows in summary.groups().items():
         diverged = sum(r["status"] == "diverged" for r in rows)
-        table.add_row(*key, str(len(rows)), _span_text(rows, x), _ends(rows),
+        table.add_row(*map(Text, key), str(len(rows)), _span_text(rows, x), _ends(rows),  # Text: labels hold [ ]
                       Text(str(diverged), "bold magenta" if diverged else "dim"))
     return table
 
@@ -110,7 +110,7 @@ def runs_table(summary: SweepSummary) -> Table:
         table.add_column(title, justify="left" if title in ("verdict", "status") else "right", no_wrap=True)
     for key, rows in summary.groups().items():
         for i, row in enumerate(rows):
-            table.add_row(*(key if i == 0 else [""] * len(key)), label_of(row[summary.x_axis]),
+            table.add_row(*map(Text, key if i == 0 else [""] * len(key)), Text(label_of(row[summary.x_axis])),
                           Text(row["verdict"], VERDICT_STYLE.get(row["verdict"], "")),
                           *([_status(row)] if with_status else []),
                           _fmt(row["log10_ratio_grad_W_init"]), _fmt(row["log10_ratio_grad_W_final"]),
