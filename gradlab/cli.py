@@ -257,10 +257,13 @@ def _run_sweep(spec, folder: Path, workers: Optional[int], scheduler: Optional[s
     from .reporters.progress import SweepProgress
     from .sweep import run_sweep
 
+    from .guard import check_all
+
     if scheduler:
         make = lambda: DaskExecutor(scheduler)  # noqa: E731
     else:
         n = workers or _cores()
+        check_all(spec.configs(), share=n)  # every worker of this machine may run its largest run at once
         make = lambda: local_executor(n)  # noqa: E731
     with SweepProgress(err_console, spec.name) as show:
         return run_sweep(spec, None, make, show, folder)
@@ -319,6 +322,9 @@ def phase(
     from .reporters.phase import DEFAULT_SIGMA_B2, DEFAULT_SIGMA_W2, write_phase
     from .sweep import load_spec, load_sweep
 
+    if output.is_dir():
+        raise UsageError(f"--output {output}: is a directory; pass the path of the PNG to write, "
+                         f"e.g. {output / 'phase.png'}")
     points = None
     if sweep_dir is not None:
         swept = load_spec(sweep_dir).base["model"]["activation"]

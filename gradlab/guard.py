@@ -110,8 +110,10 @@ def estimate(config: ExperimentConfig) -> dict[str, float]:
     }
 
 
-def check(config: ExperimentConfig, parts: tuple[str, ...] = ("parameters", "activations", "data", "records"),
-          share: int = 1) -> None:
+PARTS = ("parameters", "activations", "data", "records")
+
+
+def check(config: ExperimentConfig, parts: tuple[str, ...] = PARTS, share: int = 1) -> None:
     """Raise ResourceError when the estimate of ``parts`` exceeds the limit (divided among ``share``
     processes that run at once)."""
     limit, source = memory_limit()
@@ -126,3 +128,9 @@ def check(config: ExperimentConfig, parts: tuple[str, ...] = ("parameters", "act
         raise ResourceError(f"{config.name}: this run needs about {human(need)} of memory ({detail}), more than "
                             f"the limit of {human(limit)}{per} ({source}); make the net, the data or the "
                             f"number of steps smaller")
+
+
+def check_all(configs: list[ExperimentConfig], share: int = 1) -> None:
+    """``check`` the largest of several runs (a sweep's, ``share`` at a time), before any of them starts."""
+    if configs:
+        check(max(configs, key=lambda c: sum(estimate(c).values())), share=share)

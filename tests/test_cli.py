@@ -174,3 +174,47 @@ def test_report_draws_svg_on_request(tiny, tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.suffix for p in (run_dir / "plots").iterdir()) == [".svg"] * 4
     assert invoke("report", run_dir, "--format", "gif").exit_code == 2
+
+
+# ---------------------------------------------------------------- messages keep their text
+
+
+def bracket_cases(tmp_path):
+    """(command line, text that must reach the user verbatim): one per kind of error, each carrying brackets
+    that rich would read as markup."""
+    csv_file = tmp_path / "marked.csv"
+    csv_file.write_text("x1,label\n1,[/x]\n2,[/x]\n")  # one class, named like a closing tag
+    bad_sweep = tmp_path / "bad_sweep.yaml"
+    bad_sweep.write_text("name: s\nsweep: [model.depth]\n")
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(TINY)
+    return [
+        (["run", "missing[bold].yaml"], "missing[bold].yaml"),  # ConfigError from the file system
+        (["run", tiny, "-s", "model.activation=[relu]", "-s", "model.depth=0"], "got ['relu']"),  # several
+        (["run", tiny, "-s", "data.dataset=csv", "-s", f"data.path={csv_file}"], "'[/x]'"),  # DataError
+        (["sweep", "--grid", "model.activation+model.init=sigmoid", "--dry-run"], "got [sigmoid]"),  # UsageError
+        (["sweep", str(bad_sweep), "--dry-run"], "model.init: [xavier_normal, he_normal]"),  # the example
+        (["report", str(tmp_path / "no[such]dir")], "no[such]dir"),  # ResultsError
+        (["list", "inits[x]"], "inits[x]"),
+    ]
+
+
+def test_every_error_path_prints_brackets_verbatim_with_no_traceback(tmp_path):
+    for args, shown in bracket_cases(tmp_path):
+        result = invoke(*args)
+        assert result.exit_code in (1, 2), (args, result.output)
+        assert shown in result.output, (args, result.output)
+        assert "Traceback" not in result.output, (args, result.output)
+
+
+def test_help_keeps_the_extras_names():
+    assert "gradlab[dask]" in invoke("sweep", "--help").output
+
+
+def test_a_bug_is_one_line_and_exit_1(monkeypatch):
+    import gradlab.registry
+
+    monkeypatch.setattr(gradlab.registry, "describe", lambda reg: 1 / 0)
+    result = invoke("list")
+    assert result.exit_code == 1
+    assert "internal error: ZeroDivisionError" in result.output and "Traceback" not in result.output
