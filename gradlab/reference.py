@@ -16,6 +16,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .experiment import RunResult
+from .results import check_writable, io_faults, make_dir
 
 RUN_PLOTS = ("grad_profile.png",)
 SWEEP_FILES = ("sweep.yaml", "summary.csv", "profiles.csv")
@@ -33,14 +34,19 @@ def thin(result: RunResult) -> RunResult:
 
 def _replace(target: Path, build: Callable[[Path], None]) -> None:
     """Build a directory beside ``target``, then swap it in, so a failure leaves the old one intact."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(target.parent)
     fresh, old = target.with_name(f".{target.name}.new"), target.with_name(f".{target.name}.old")
     for p in (fresh, old):
         shutil.rmtree(p, ignore_errors=True)
-    build(fresh)
-    if target.exists():
-        target.rename(old)
-    fresh.rename(target)
+    with io_faults("write", target):
+        try:
+            build(fresh)
+        except BaseException:
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
+        if target.exists():
+            target.rename(old)
+        fresh.rename(target)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -55,16 +61,17 @@ def reproduce(out: Path, configs: Path, make_executor: Callable, on_item: Option
     from .results import write_run
     from .sweep import make_sweep, run_sweep, sweep_dir
 
-    out, written = Path(out), []
+    out, written = check_writable(out), []  # before minutes of runs, not after
     for path in sorted(Path(configs).glob("*.yaml")):
         config = load_config(path)
         if on_item:
             on_item(config.name)
         result = thin(run_experiment(config))
         target = out / "runs" / config.name
-        shutil.rmtree(target, ignore_errors=True)  # the name is the config's, so the run id is too
-        write_run(result, target)
-        write_figures({n: FIGURES[n] for n in RUN_PLOTS}, result, target / "plots")
+        with io_faults("write", target):  # FileExistsError included: an old run that could not be removed
+            shutil.rmtree(target, ignore_errors=True)  # the name is the config's, so the run id is too
+            write_run(result, target)
+            write_figures({n: FIGURES[n] for n in RUN_PLOTS}, result, target / "plots")
         written.append(target)
     if not sweep:
         return written

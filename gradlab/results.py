@@ -1,8 +1,11 @@
 """A run directory on disk: ``results/<name>/<run-id>/`` with the resolved config, tidy CSVs and a summary.
 
-Every file is written to a temporary name and renamed into place, and the directory itself is built
-under a hidden name and renamed when complete, so a reader never sees half a run and an existing
-run is never overwritten. ``load_run`` rebuilds the ``RunResult`` from the directory alone.
+A run directory is built under a hidden name and renamed into place when complete, and every other file
+is written to a temporary name and renamed, so a reader never sees half a run or half a file, and an
+existing run is never overwritten. ``load_run`` rebuilds the ``RunResult`` from the directory alone.
+
+Faults are one line naming the path, as a ``FaultError`` (exit 1): a write that fails (a read-only folder,
+a full disk, a file where a folder should be) and a run directory whose files are corrupt or truncated.
 """
 
 from __future__ import annotations
@@ -16,16 +19,20 @@ import os
 import shutil
 import threading
 import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import yaml
 
 from .config import ExperimentConfig, build_config
-from .errors import ResultsError
+from .errors import ConfigError, FaultError, GradlabError, ResultsError, io_fault
 from .experiment import RunResult
+from .recorder import LAYER_COLUMNS, STEP_COLUMNS
 
 FILES = ("config.yaml", "steps.csv", "layers.csv", "summary.json")
+INT_COLUMNS = ("step", "layer", "fan_in", "fan_out")
 
 
 def _cell(v) -> str:
@@ -43,17 +50,79 @@ def csv_text(columns: dict[str, np.ndarray]) -> str:
     return buf.getvalue()
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename over it: readers see all or nothing."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+# -- faults: one line naming what failed and where ----------------------------------------------------------
+
+@contextmanager
+def io_faults(action: str, path) -> Iterator[None]:
+    """Turn an OSError inside into ``FaultError: cannot <action> <path>: <reason>``."""
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
+        yield
+    except OSError as exc:
+        raise io_fault(action, path, exc) from None
+
+
+def corrupt(path, why: str) -> FaultError:
+    return FaultError(f"{path} is corrupt ({why})")
+
+
+def problems(path, exc: GradlabError) -> str:
+    """A config error in a file gradlab wrote, on one line, without repeating the file's name."""
+    return "; ".join(p.removeprefix(f"{path}: ") for p in getattr(exc, "problems", None) or [str(exc)])
+
+
+def make_dir(path: str | Path) -> Path:
+    """``mkdir -p``; a failure is a FaultError naming the folder (and the file in its way, if that is why)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        in_the_way = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if in_the_way is None:
+            raise io_fault("create the folder", path, exc) from None
+        raise FaultError(f"cannot create the folder {path}: {in_the_way} is a file") from None
+    return path
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Create ``folder`` and write (then remove) a probe file in it, so that a file in the way, a read-only
+    folder or a full disk is reported before minutes of training rather than after."""
+    folder = make_dir(folder)
+    probe = folder / f".probe.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        with io_faults("write to", folder), open(probe, "wb") as fh:
+            fh.write(bytes(4096))  # a block's worth: an empty file needs no space, so would pass on a full disk
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+    finally:
+        _remove(probe)
+    return folder
+
+
+def _remove(path: Path) -> None:
+    """Remove a temporary file, if there is one: on a read-only filesystem even that attempt fails."""
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+# -- writing ---------------------------------------------------------------------------------------------------
+
+def _write_synced(path: Path, data: str | bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename over it: readers see all or nothing.
+    A failure (a read-only folder, a full disk) is a FaultError naming ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with io_faults("write", path):
+            _write_synced(tmp, data)
+            os.replace(tmp, path)
     except BaseException:  # Ctrl-C included: leave no partial file behind
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
 
 
@@ -83,43 +152,51 @@ def config_yaml(config: ExperimentConfig) -> str:
 
 
 def _write_files(result: RunResult, folder: Path, run_id: str) -> dict:
+    """The run's files, in a staging folder no reader looks at: the rename of the folder is the atomic step."""
     summary = dict(result.summary, run_id=run_id)
-    atomic_write(folder / "config.yaml", config_yaml(result.config))
-    atomic_write(folder / "steps.csv", csv_text(result.steps))
-    atomic_write(folder / "layers.csv", csv_text(result.layers))
+    _write_synced(folder / "config.yaml", config_yaml(result.config))
+    _write_synced(folder / "steps.csv", csv_text(result.steps))
+    _write_synced(folder / "layers.csv", csv_text(result.layers))
     (folder / "plots").mkdir(exist_ok=True)
-    atomic_write(folder / "summary.json", json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
+    _write_synced(folder / "summary.json", json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
     return summary
 
 
 def write_run(result: RunResult, run_dir: str | Path) -> Path:
     """Write ``result`` into exactly ``run_dir``, built under a hidden name and renamed into place.
 
-    Raises FileExistsError if ``run_dir`` exists: a finished run is never overwritten.
+    Raises FileExistsError if ``run_dir`` exists: a finished run is never overwritten. Any other failure
+    (a full disk, a read-only folder) is a FaultError naming ``run_dir``, and leaves nothing behind.
     """
     run_dir = Path(run_dir)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(run_dir.parent)
     if run_dir.exists():
         raise FileExistsError(run_dir)
     staging = run_dir.with_name(f".{run_dir.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)  # left by a process of the same id that was killed mid-write
-    staging.mkdir()
     try:
+        staging.mkdir()
         summary = _write_files(result, staging, run_dir.name)
-        try:
-            os.rename(staging, run_dir)  # fails when run_dir exists and is not empty, as every run is
-        except OSError as exc:
-            raise FileExistsError(run_dir) if run_dir.exists() else exc from None
+        os.rename(staging, run_dir)  # fails when run_dir exists and is not empty, as every run is
+    except OSError as exc:
+        if run_dir.exists():  # taken meanwhile, perhaps by another process
+            raise FileExistsError(run_dir) from None
+        raise io_fault("write", run_dir, exc) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result.summary, result.run_dir = summary, run_dir
     return run_dir
 
 
+def run_parent(config: ExperimentConfig, root: str | Path | None = None) -> Path:
+    """The folder that ``save_run`` writes the run directory into: ``root/<name>/``."""
+    return Path(root if root is not None else config.output) / config.name
+
+
 def save_run(result: RunResult, root: str | Path | None = None) -> Path:
     """Write ``result`` under ``root/<name>/<run-id>/`` (root defaults to the config's ``output``); return the path."""
     cfg = result.config
-    parent = Path(root if root is not None else cfg.output) / cfg.name
+    parent = run_parent(cfg, root)
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{config_hash(cfg)}"
     for n in range(1, 10**6):  # never overwrite: a second run of the same config in the same second gets a suffix
         try:
@@ -129,26 +206,150 @@ def save_run(result: RunResult, root: str | Path | None = None) -> Path:
     raise ResultsError(f"{parent}: no free run directory name for {base}")
 
 
-def _read_csv(path: Path) -> dict[str, np.ndarray]:
-    with path.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    header, body = rows[0], rows[1:]
-    cols = {}
-    for j, name in enumerate(header):
-        values = [float(r[j]) if r[j] != "" else math.nan for r in body]
-        is_int = name in ("step", "layer", "fan_in", "fan_out")
-        cols[name] = np.asarray(values, dtype=int if is_int else float)
-    return cols
+# -- reading: anything gradlab did not write is a FaultError naming the file -----------------------------------
+
+def read_text(path: Path) -> str:
+    with io_faults("read", path):
+        data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise corrupt(path, "not UTF-8 text") from None
+
+
+def _whole(path: Path, text: str) -> str:
+    """Every file gradlab writes ends with a newline: one cut short mid-line (a full disk, a killed copy)
+    does not, though what is left may well parse."""
+    if not text:
+        raise corrupt(path, "empty file")
+    if not text.endswith("\n"):
+        raise corrupt(path, "truncated: the last line is cut short")
+    return text
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(_whole(path, read_text(path)))
+    except json.JSONDecodeError as exc:
+        raise corrupt(path, f"not JSON: {exc}") from None
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        return yaml.load(_whole(path, read_text(path)), Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise corrupt(path, f"not YAML: {getattr(exc, 'problem', None) or exc}{where}") from None
+
+
+_BAD_CELL = (ValueError, yaml.YAMLError)  # a number that is not one; an axis value that is not YAML
+
+
+def _first_bad(texts: Sequence[str], convert: Callable[[str], Any]) -> int:
+    for i, text in enumerate(texts):
+        try:
+            convert(text)
+        except _BAD_CELL:
+            return i
+    return -1
+
+
+def read_csv(path: Path, required: Sequence[str], converter: Callable[[str], Callable[[str], Any]]
+             ) -> dict[str, list]:
+    """The columns of a CSV written by gradlab, each cell through ``converter(column)(text)``.
+
+    Binary garbage, an empty file, a missing column, a row cut short, a cell the converter rejects: each is a
+    FaultError naming the file and, where there is one, the line.
+    """
+    reader = csv.reader(io.StringIO(_whole(path, read_text(path)), newline=""))
+    try:
+        header = next(reader)
+        rows, lines = [], []
+        for row in reader:
+            if len(row) != len(header):
+                raise corrupt(path, f"line {reader.line_num} has {len(row)} cells, the header {len(header)}")
+            rows.append(row)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise corrupt(path, f"line {reader.line_num}: {exc}") from None
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise corrupt(path, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    columns = {}
+    for name, texts in zip(header, zip(*rows) if rows else [()] * len(header)):
+        convert = converter(name)
+        try:
+            columns[name] = [convert(t) for t in texts]
+        except _BAD_CELL:
+            i = _first_bad(texts, convert)
+            raise corrupt(path, f"line {lines[i]}, column {name}: cannot read {texts[i]!r}") from None
+    return columns
+
+
+def _float(text: str) -> float:
+    return float(text) if text else math.nan  # NaN is written as a blank
+
+
+def _number(column: str) -> Callable[[str], Any]:
+    return int if column in INT_COLUMNS else _float
+
+
+def _read_run_csv(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
+    cols = read_csv(path, required, _number)
+    if not cols[required[0]]:
+        raise corrupt(path, "no rows")
+    return {name: np.asarray(v, dtype=int if name in INT_COLUMNS else float) for name, v in cols.items()}
+
+
+def _read_config(path: Path) -> ExperimentConfig:
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise corrupt(path, "not a config mapping")
+    try:
+        return build_config(data, str(path))
+    except ConfigError as exc:  # written by gradlab, so valid once: corrupt since, or from another version
+        raise corrupt(path, problems(path, exc)) from None
+
+
+def _check_summary(path: Path, summary: Any) -> dict:
+    """The keys readers rely on are there, with the types they expect."""
+    if not (isinstance(summary, dict) and all(isinstance(summary.get(k), str) for k in ("status", "verdict", "message"))
+            and isinstance(summary.get("theory") or {}, dict)):
+        raise corrupt(path, "not a run summary: it needs status, verdict and message")
+    return summary
+
+
+def _check_grid(run_dir: Path, steps: dict[str, np.ndarray], layers: dict[str, np.ndarray], summary: dict) -> None:
+    """layers.csv holds every layer at every recorded step, the last one being the last step of steps.csv, as
+    the recorder writes them; a file cut at a row boundary passes the CSV checks but not this one."""
+    step, layer = layers["step"], layers["layer"]
+    recorded, n = np.unique(step), int(layer.max())
+    if not (len(step) == len(recorded) * n and np.array_equal(layer, np.tile(np.arange(1, n + 1), len(recorded)))
+            and np.array_equal(step, np.repeat(recorded, n))):
+        raise corrupt(run_dir / "layers.csv", f"{len(step)} rows do not make {n} layers at each recorded step")
+    last = int(steps["step"][-1])
+    if summary.get("steps_run", last) != last:
+        raise corrupt(run_dir / "steps.csv", f"it ends at step {last}, the run at step {summary['steps_run']}")
+    if recorded[-1] != last:
+        raise corrupt(run_dir / "layers.csv", f"it ends at step {recorded[-1]}, steps.csv at step {last}")
 
 
 def load_run(run_dir: str | Path) -> RunResult:
-    """Rebuild a ``RunResult`` from a run directory written by ``save_run``."""
+    """Rebuild a ``RunResult`` from a run directory written by ``save_run``.
+
+    A path that is not a run directory is a ResultsError; a run directory whose files are corrupt or
+    truncated is a FaultError naming the file.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ResultsError(f"{run_dir}: no such run directory; pass a path like results/<name>/<run-id>")
     missing = [f for f in FILES if not (run_dir / f).is_file()]
     if missing:
         raise ResultsError(f"{run_dir}: not a complete gradlab run (missing {', '.join(missing)})")
-    config = build_config(yaml.load((run_dir / "config.yaml").read_text(), Loader=_LOADER), str(run_dir / "config.yaml"))
-    summary = json.loads((run_dir / "summary.json").read_text())
-    return RunResult(config, _read_csv(run_dir / "steps.csv"), _read_csv(run_dir / "layers.csv"), summary, run_dir)
+    config = _read_config(run_dir / "config.yaml")
+    summary = _check_summary(run_dir / "summary.json", read_json(run_dir / "summary.json"))
+    steps = _read_run_csv(run_dir / "steps.csv", STEP_COLUMNS)
+    layers = _read_run_csv(run_dir / "layers.csv", LAYER_COLUMNS)
+    _check_grid(run_dir, steps, layers, summary)
+    return RunResult(config, steps, layers, summary, run_dir)

@@ -4,6 +4,7 @@
 directory per grid point, ``key`` a hash of its resolved config), ``failed/<key>.json`` (runs that raised,
 retried on resume), and ``summary.csv`` / ``profiles.csv``, rebuilt from the runs in grid order, so a sweep
 that was interrupted and resumed ends with the same files as one that was not (only ``wall_time_s`` differs).
+A run directory that does not load (corrupt, truncated) is moved aside to ``runs/.corrupt-<key>-<n>`` and re-run.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import yaml
 
 from .config import ExperimentConfig, build_config, read_yaml
 from .config import yaml_value as _yaml_value
-from .errors import ConfigError, GradlabError, ResultsError, UsageError
+from .errors import ConfigError, FaultError, GradlabError, ResultsError, UsageError
 from .executors import execute, stop_now
+from .experiment import RunResult
 from .grid import Axis, expand, label_of, make_axis, merge_axes
 from .recorder import log10_ratio
-from .results import atomic_write, config_hash, csv_text, load_run, write_run
+from .results import (atomic_write, config_hash, corrupt, csv_text, io_faults, load_run, load_yaml, make_dir,
+                      problems, read_csv, read_json, write_run)
 
 SPEC_FILE = "sweep.yaml"
 KEY_LENGTH = 12
@@ -155,6 +158,7 @@ class Progress:
     skipped: int = 0
     done: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    set_aside: list[Path] = field(default_factory=list)  # corrupt run directories moved out of the way, to re-run
 
 
 def _count(counts: dict[str, int], summary: dict) -> None:
@@ -164,7 +168,7 @@ def _count(counts: dict[str, int], summary: dict) -> None:
 
 
 def _write_failure(folder: Path, key: str, config: ExperimentConfig, error: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dir(folder)
     atomic_write(folder / f"{key}.json", json.dumps({"error": error, "config": config.model_dump(mode="json")},
                                                     indent=2) + "\n")
 
@@ -201,8 +205,7 @@ def run_sweep(sweep: Sweep, root: Optional[Path], make_executor: Callable[[], An
     after every finished run is safely on disk.
     """
     configs = sweep.configs()
-    folder = Path(folder) if folder is not None else sweep_dir(root, sweep.name)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_dir(Path(folder) if folder is not None else sweep_dir(root, sweep.name))
     atomic_write(folder / SPEC_FILE, yaml.safe_dump(sweep.to_spec(), sort_keys=False))
     runs, failed = folder / "runs", folder / "failed"
     todo: dict[str, tuple[ExperimentConfig, dict]] = {}
@@ -213,11 +216,13 @@ def run_sweep(sweep: Sweep, root: Optional[Path], make_executor: Callable[[], An
         if key in seen:
             continue
         seen.add(key)
-        done = runs / key / "summary.json"
-        if done.is_file():  # finished by an earlier, interrupted or smaller, sweep: counted, not re-run
+        result, broken = _finished(runs / key)
+        if result is not None:  # finished by an earlier, interrupted or smaller, sweep: counted, not re-run
             progress.skipped += 1
-            _count(progress.counts, json.loads(done.read_text()))
+            _count(progress.counts, result.summary)
         else:
+            if broken:
+                progress.set_aside.append(_set_aside(runs / key))
             todo[key] = (config, point)
     progress.done = progress.skipped
     if on_progress:
@@ -225,6 +230,29 @@ def run_sweep(sweep: Sweep, root: Optional[Path], make_executor: Callable[[], An
     if todo:
         _execute(todo, runs, failed, make_executor, progress, on_progress)
     return collect(folder, sweep)
+
+
+def _finished(run_dir: Path) -> tuple[Optional[RunResult], Optional[str]]:
+    """``(result, None)`` for a finished run, ``(None, why)`` for a corrupt one, ``(None, None)`` for none yet.
+
+    Loading the whole run is the check: a truncated CSV or summary is only found by reading it.
+    """
+    if not run_dir.exists():
+        return None, None
+    try:
+        return load_run(run_dir), None
+    except (FaultError, ResultsError) as exc:
+        return None, str(exc)
+
+
+def _set_aside(run_dir: Path) -> Path:
+    """Move a corrupt run out of the way of its re-run, under a hidden name: nothing is deleted."""
+    n = 1
+    while (target := run_dir.with_name(f".corrupt-{run_dir.name}-{n}")).exists():
+        n += 1
+    with io_faults("move aside the corrupt run", run_dir):
+        run_dir.rename(target)
+    return target
 
 
 def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, on_progress) -> None:
@@ -247,6 +275,10 @@ def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, 
         raise SweepInterrupted(f"interrupted: {progress.done} of {progress.total} runs are finished and kept; "
                                f"run the same command again to finish the other {progress.total - progress.done}"
                                ) from None
+    except FaultError as exc:  # e.g. the disk filled up: say what is safe, as for an interruption
+        stop_now(executor)
+        raise FaultError(f"{exc}; {progress.done} of {progress.total} runs are finished and kept; run the same "
+                         f"command again to finish the others") from None
     except BaseException:  # any other failure: the queued runs must not go on in the background
         stop_now(executor)
         raise
@@ -317,15 +349,23 @@ def _axis_value(axis: Axis, combo: tuple) -> Any:
 
 
 def load_spec(folder: Path) -> Sweep:
+    """The sweep saved in ``folder``; a spec that does not parse, or no longer gives valid configs, is corrupt."""
     path = Path(folder) / SPEC_FILE
     if not path.is_file():
         raise ResultsError(f"{folder}: not a sweep directory (no {SPEC_FILE}); pass a path like results/sweeps/<name>")
+    spec = load_yaml(path)
     try:
-        spec = yaml.safe_load(path.read_text())
-        axes = [make_axis(a["key"], a["values"], f"{path} {a['key']}") for a in spec["axes"]]
-        return Sweep(spec["name"], spec["base"], axes, str(path))
-    except (yaml.YAMLError, KeyError, TypeError):
-        raise ResultsError(f"{path}: not a sweep spec written by gradlab (it needs name, axes and base)") from None
+        axes = [make_axis(a["key"], a["values"], str(a["key"])) for a in spec["axes"]]
+        sweep = Sweep(spec["name"], spec["base"], axes, str(path))
+        # validated here, so that a bad value is this file's fault (exit 1), not the user's (exit 2); the base
+        # alone first, so that a fault in it is told once rather than once per grid point
+        build_config(sweep.base, sweep.source)
+        sweep.configs()
+        return sweep
+    except (KeyError, TypeError, ValueError):
+        raise corrupt(path, "not a sweep spec: it needs name, axes and base") from None
+    except (ConfigError, UsageError) as exc:
+        raise corrupt(path, problems(path, exc)) from None
 
 
 def _value(value):
@@ -349,8 +389,8 @@ def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
         row.update({c: math.nan for c in SUMMARY_COLUMNS})
         row.update(run=key, error="", diverged_step=math.nan)
         run_dir, failure = folder / "runs" / key, folder / "failed" / f"{key}.json"
-        if (run_dir / "summary.json").is_file():
-            result = load_run(run_dir)
+        result, broken = _finished(run_dir)
+        if result is not None:
             s = result.summary
             theory = s.get("theory") or {}
             for c in SUMMARY_COLUMNS[1:-1]:
@@ -363,16 +403,34 @@ def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
                                                result.profile("signal", 0), result.profile("signal")), 1):
                 profiles.append({**point, "run": key, "layer": layer,
                                  **dict(zip(PROFILE_COLUMNS[2:], map(float, values)))})
-        elif failure.is_file():
+        elif broken or failure.is_file():
             row.update(status="failed", verdict="", verdict_final="",
-                       error=json.loads(failure.read_text())["error"])
+                       error=_failure(failure, broken, folder))
         else:
             row.update(status="pending", verdict="", verdict_final="")
         rows.append(row)
     summary = SweepSummary(sweep.name, sweep.axes, rows, profiles, folder)
     if not any(r["status"] == "pending" for r in rows):
-        write_tables(summary)
+        try:
+            write_tables(summary)
+        except FaultError as exc:
+            raise FaultError(f"{exc}; the runs are kept in {folder / 'runs'}, and gradlab report {folder} "
+                             f"writes the tables again") from None
     return summary
+
+
+def _failure(record: Path, broken: Optional[str], folder: Path) -> str:
+    """Why a run has no result: its directory is corrupt, or the error its failure record keeps. Either way
+    the row is failed, and resuming re-runs it; an unreadable record is no reason to hide the others."""
+    if broken:
+        return f"corrupt run directory: {broken}; gradlab sweep --resume {folder} re-runs it"
+    try:
+        data = read_json(record)
+    except FaultError as exc:
+        return f"{exc}; gradlab sweep --resume {folder} re-runs the run"
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return data["error"]
+    return f"{corrupt(record, 'no error message')}; gradlab sweep --resume {folder} re-runs the run"
 
 
 def _column(rows: list[dict], name: str) -> np.ndarray:
@@ -405,12 +463,13 @@ def _cell(axis: Optional[Axis], column: str, text: str):
     return int(text) if column in ("diverged_step", "layer") else float(text)
 
 
-def _read_table(path: Path, axes: list[Axis]) -> list[dict]:
-    import csv
-
+def _read_table(path: Path, axes: list[Axis], columns: tuple[str, ...]) -> list[dict]:
+    """Rows of a sweep table; a missing, truncated or garbled table is a FaultError naming it."""
+    if not path.is_file():
+        raise FaultError(f"{path} is missing; the sweep's tables are incomplete")
     by_name = {a.name: a for a in axes}
-    with path.open(newline="") as fh:
-        return [{k: _cell(by_name.get(k), k, v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    table = read_csv(path, [*by_name, *columns], lambda name: lambda text: _cell(by_name.get(name), name, text))
+    return [dict(zip(table, cells)) for cells in zip(*table.values())]
 
 
 def load_sweep(folder: Path) -> SweepSummary:
@@ -422,5 +481,9 @@ def load_sweep(folder: Path) -> SweepSummary:
     sweep = load_spec(folder)
     if not (folder / "summary.csv").is_file():
         raise ResultsError(f"{folder}: neither run directories nor a summary.csv; run the sweep first")
-    return SweepSummary(sweep.name, sweep.axes, _read_table(folder / "summary.csv", sweep.axes),
-                        _read_table(folder / "profiles.csv", sweep.axes), folder)
+    rows = _read_table(folder / "summary.csv", sweep.axes, SUMMARY_COLUMNS)
+    if len(rows) != len(sweep.labelled_points()):
+        raise corrupt(folder / "summary.csv", f"{len(rows)} rows for the {len(sweep.labelled_points())} grid points "
+                                              f"of {SPEC_FILE}")
+    return SweepSummary(sweep.name, sweep.axes, rows,
+                        _read_table(folder / "profiles.csv", sweep.axes, PROFILE_COLUMNS), folder)
