@@ -121,9 +121,10 @@ def run(
 
     from .config import load_config
     from .experiment import run_experiment
-    from .results import save_run
+    from .results import check_writable, run_parent, save_run
 
     cfg = load_config(config, overrides)
+    check_writable(run_parent(cfg, output))  # before training: a full disk should not cost the run
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeRemainingColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task(cfg.name, total=None)
@@ -357,6 +358,9 @@ def compare(
     from .reporters.compare_table import markdown as to_markdown
     from .reporters.compare_table import render_compare
 
+    from .results import atomic_write, check_writable, make_dir
+
+    check_writable(output)
     unmatched: list[str] = []
     if baseline is not None:
         pairs, unmatched = against_baseline(dirs, baseline)
@@ -367,9 +371,7 @@ def compare(
     checked = tolerance if baseline is not None else None
     console.print(render_compare(pairs, checked, unmatched))
     if markdown is not None:
-        from .results import atomic_write
-
-        markdown.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(markdown.parent)
         atomic_write(markdown, to_markdown(pairs, figures, markdown, checked, unmatched))
     _say(f"figures: {', '.join(map(str, figures))}")
     if baseline is not None:

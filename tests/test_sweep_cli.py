@@ -90,7 +90,7 @@ def test_a_failed_run_exits_1_after_the_summary(tmp_path):
                     "--workers", "1", "--no-plots")
     assert result.exit_code == 1, result.output
     flat = " ".join(result.output.split())
-    assert "failed: path=" in flat and "gone.csv' not found" in flat
+    assert "failed: path=" in flat and "gone.csv not found" in flat
     assert [r["status"] for r in rows(tmp_path / "sweeps" / "files" / "summary.csv")] == ["completed", "failed"]
 
 

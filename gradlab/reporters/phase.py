@@ -196,9 +196,9 @@ def fig_phase(activation: str, params: dict, sigma_w2: np.ndarray, sigma_b2: np.
 def write_phase(path: str | Path, activation: str, params: dict, sigma_w2: np.ndarray, sigma_b2: np.ndarray,
                 points: list[dict] | None = None, bias: float = 0.0) -> Path:
     """``fig_phase`` as a PNG at ``path`` (its folder created if needed), written atomically; returns the path."""
-    from ..results import atomic_write
+    from ..results import atomic_write, make_dir
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     atomic_write(path, png_bytes(fig_phase(activation, params, sigma_w2, sigma_b2, points, bias)))
     return path

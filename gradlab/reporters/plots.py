@@ -694,10 +694,10 @@ IMAGE_FORMATS: dict[str, Callable[["Figure"], bytes]] = {"png": png_bytes, "svg"
 def write_figures(figures: dict[str, Callable], data, out_dir: str | Path, fmt: str = "png") -> list[Path]:
     """Render each ``name -> make(data)`` figure into ``out_dir`` (created if needed) as ``fmt`` (png or svg;
     the name's suffix follows), each file written atomically. Returns the paths written, in ``figures`` order."""
-    from ..results import atomic_write
+    from ..results import atomic_write, make_dir
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     paths = [out_dir / Path(name).with_suffix(f".{fmt}") for name in figures]
     for path, make in zip(paths, figures.values()):
         atomic_write(path, IMAGE_FORMATS[fmt](make(data)))
