@@ -95,9 +95,13 @@ def _mean_std(a: np.ndarray) -> tuple[float, float]:
     if flat.size and flat.dtype.char in _CANCEL:
         mean = float(flat.sum()) / flat.size
         var = float(np.dot(flat, flat)) / flat.size - mean * mean
-        if var > _CANCEL[flat.dtype.char] * mean * mean:
+        if _CANCEL[flat.dtype.char] * mean * mean < var < math.inf:
             return mean, math.sqrt(var)
-    return float(a.mean()), float(a.std())
+    mean, std = float(a.mean()), float(a.std())
+    if math.isinf(std) and math.isfinite(mean):  # squares beyond float range: scale first, as ``norm`` does
+        m = float(np.max(np.abs(flat)))
+        std = m * float((flat / m).std())
+    return mean, std
 
 
 def _act_stats(unit) -> tuple[float, float, float, float]:

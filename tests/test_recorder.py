@@ -80,3 +80,12 @@ def test_no_finite_evidence_is_undetermined_never_healthy(profile):
     assert v["verdict"] == "undetermined" and "healthy" not in v["message"]
     cause = verdict(profile, profile, cause="the input batch holds non-finite values")
     assert cause["message"] == "undetermined: the input batch holds non-finite values"
+
+
+def test_activation_std_beyond_the_square_root_of_float_max_is_recorded_not_infinite():
+    from gradlab.recorder import _mean_std
+
+    a = np.array([1e200, -1e200, 3e200, -3e200])
+    with np.errstate(over="ignore"):  # as in the training loop
+        mean, std = _mean_std(a)
+    assert mean == 0.0 and std == pytest.approx(np.sqrt(5) * 1e200, rel=1e-12)
