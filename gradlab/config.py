@@ -583,7 +583,8 @@ def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
     if path.is_dir():
         raise ConfigError([f"{src}: is a directory; pass the path of a YAML config file"], src)
     if not path.is_file():
-        raise ConfigError([f"{src}: no such file; pass the path of a YAML config (see configs/)"], src)
+        what = "not a regular file" if path.exists() else "no such file"  # a device or a pipe may never end
+        raise ConfigError([f"{src}: {what}; pass the path of a YAML config (see configs/)"], src)
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError([f"{src}: {path.stat().st_size:,} bytes is more than a config can be "
