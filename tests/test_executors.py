@@ -1,0 +1,77 @@
+"""The local executor's workers never outlive the sweep that started them, even a sweep killed with SIGKILL."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds processes through Linux /proc")
+
+
+def _stat(pid: int):
+    """``(ppid, start time, state)`` of a live process, or None once it is gone (a zombie is gone: it runs no
+    more code, and in a container nobody may ever reap it)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+    state, ppid, start = fields[0], int(fields[1]), int(fields[19])
+    return None if state in "ZX" else (ppid, start, state)
+
+
+def _children(pid: int) -> dict[int, tuple[int, str]]:
+    """``{child pid: (start time, command line)}``; the start time tells a child from a later process that
+    reuses its pid."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) and stat[0] == pid:
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            out[int(entry.name)] = (stat[1], cmdline)
+    return out
+
+
+def test_workers_and_resource_tracker_exit_when_the_sweep_is_killed(tmp_path):
+    log = (tmp_path / "sweep.log").open("w")  # not a pipe: orphans holding it must not block the test
+    # depth 2 takes a few seconds at 2000 steps, the deeper runs much longer: once one run is finished, both
+    # workers are inside a run
+    cmd = [sys.executable, "-m", "gradlab", "sweep", "--depth", "2..40", "--set", "train.steps=2000",
+           "--set", "record.every=1000", "--workers", "2", "-o", str(tmp_path), "--no-plots"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, NO_COLOR="1"),
+                            start_new_session=True)
+    runs = tmp_path / "sweeps" / "default" / "runs"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "sweep.log").read_text()
+            children = _children(proc.pid)
+            workers = [p for p, (_, cmd) in children.items() if "spawn_main" in cmd]
+            trackers = [p for p, (_, cmd) in children.items() if "resource_tracker" in cmd]
+            finished = runs.is_dir() and any(not p.name.startswith(".") for p in runs.iterdir())
+            if len(workers) == 2 and len(trackers) == 1 and finished:
+                break
+            time.sleep(0.1)
+
+        os.kill(proc.pid, signal.SIGKILL)  # the main process alone, as the OOM killer would
+        killed = time.monotonic()
+        proc.wait(timeout=10)
+        alive = children
+        while alive and time.monotonic() - killed < 5:
+            time.sleep(0.05)
+            alive = {p: c for p, c in alive.items() if (s := _stat(p)) and s[1] == c[0]}
+        assert not alive, f"orphans 5 s after the sweep was killed: {alive}"
+        print(f"every child gone {time.monotonic() - killed:.2f} s after the SIGKILL")
+    finally:
+        try:  # whatever happened, leave nothing behind: the group outlives its leader while members remain
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+        log.close()
