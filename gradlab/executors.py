@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import traceback
@@ -19,6 +20,7 @@ from concurrent.futures import wait as futures_wait
 from .errors import UsageError
 
 CONNECT_TIMEOUT_S = 10.0
+ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}")
 LOST_WORKER_RETRIES = 1  # see DaskExecutor
 
 
@@ -98,6 +100,9 @@ class DaskExecutor:
             from distributed import Client
         except ImportError:
             raise UsageError("--scheduler needs dask.distributed: pip install 'gradlab[dask]'") from None
+        if not ADDRESS.fullmatch(address):  # distributed raises its own ValueError, or waits, on a malformed one
+            raise UsageError(f"--scheduler {address!r}: not a scheduler address; give one like tcp://HOST:PORT "
+                             f"(as `dask scheduler` prints it)")
         try:
             self.client = Client(address, timeout=timeout)
         except (OSError, TimeoutError) as exc:

@@ -27,7 +27,7 @@ from .config import yaml_value as _yaml_value
 from .errors import ConfigError, FaultError, GradlabError, ResultsError, UsageError
 from .executors import execute, stop_now
 from .experiment import RunResult
-from .grid import Axis, check_size, expand, label_of, make_axis, merge_axes
+from .grid import MAX_VALUES, Axis, check_size, expand, label_of, make_axis, merge_axes
 from .recorder import log10_ratio
 from .results import (atomic_write, config_hash, corrupt, csv_text, io_faults, load_run, load_yaml, make_dir,
                       problems, read_csv, read_json, write_run)
@@ -134,8 +134,8 @@ def make_sweep(config_path: Optional[Path], axes: list[Axis], overrides: tuple[s
     # --set pins a field: an axis of the file (or of the default sweep) over it gives way
     file_axes = [a for a in file_axes if not pinned & set(a.keys)]
     if seeds is not None:
-        if seeds < 1:
-            raise UsageError(f"--seeds {seeds}: give a number of seeds of at least 1, e.g. --seeds 3")
+        if not 1 <= seeds <= MAX_VALUES:
+            raise UsageError(f"--seeds {seeds}: give a number of seeds from 1 to {MAX_VALUES}, e.g. --seeds 3")
         axes = [*axes, make_axis("seed", list(range(base.seed, base.seed + seeds)), "--seeds")]
     axes = merge_axes(file_axes + axes)
     check_size(axes)

@@ -75,3 +75,13 @@ def test_workers_and_resource_tracker_exit_when_the_sweep_is_killed(tmp_path):
             pass
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.mark.parametrize("address", ["not a url", "tcp://127.0.0.1", "http//x:1", "tcp://host:port"])
+def test_a_malformed_scheduler_address_is_a_usage_error_before_any_connection(address):
+    pytest.importorskip("distributed")
+    from gradlab.errors import UsageError
+    from gradlab.executors import DaskExecutor
+
+    with pytest.raises(UsageError, match="not a scheduler address; give one like tcp://HOST:PORT"):
+        DaskExecutor(address)

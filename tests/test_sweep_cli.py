@@ -52,7 +52,8 @@ def test_dry_run_counts_the_runs_and_writes_nothing(tmp_path):
     (["--grid", "model.dpth=2,3"], "did you mean 'depth'"),
     (["--depth", "0..3"], "sweep axis model.depth=0"),
     (["--activation", "sigmod"], "did you mean 'sigmoid'"),
-    (["--seeds", "0"], "at least 1"),
+    (["--seeds", "0"], "from 1 to 100000"),
+    (["--seeds", "100000000"], "from 1 to 100000"),
     (["--depth", "2,3", "--set", "model.depth=4"], "both swept and pinned"),
 ])
 def test_bad_axes_exit_2_with_the_right_form(tmp_path, args, says):
