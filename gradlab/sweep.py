@@ -271,6 +271,7 @@ def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, 
                     _count(progress.counts, summary)
                     if on_progress:
                         on_progress(progress, point, summary)
+                finished = future = None  # a held future pins its result on a dask worker, recomputed if lost
     except KeyboardInterrupt:
         stop_now(executor)
         raise SweepInterrupted(f"interrupted: {progress.done} of {progress.total} runs are finished and kept; "

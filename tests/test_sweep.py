@@ -177,7 +177,7 @@ def test_dask_cluster_gives_the_local_result(tmp_path):
 
     local = run_sweep(depth_sweep("2..6:4"), tmp_path / "local", threads())
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
-                                  host="127.0.0.1", dashboard_address=None) as cluster:
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tcp://127.0.0.1:")
         remote = run_sweep(depth_sweep("2..6:4"), tmp_path / "dask", lambda: DaskExecutor(address))
