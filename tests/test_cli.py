@@ -218,3 +218,12 @@ def test_a_bug_is_one_line_and_exit_1(monkeypatch):
     result = invoke("list")
     assert result.exit_code == 1
     assert "internal error: ZeroDivisionError" in result.output and "Traceback" not in result.output
+
+
+def test_run_prints_where_the_forward_pass_overflowed(tmp_path, tiny):
+    result = invoke("run", tiny, "-o", tmp_path, "--no-plots", "-s", "model.init={name: large, scale: 1000}",
+                    "-s", "model.activation=relu", "-s", "model.depth=200", "-s", "train.steps=2")
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "exploding: the forward pass overflowed at layer" in flat and "of 201; training diverged at step 0" in flat
+    assert "healthy" not in flat

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -21,6 +22,7 @@ from typer.testing import CliRunner  # noqa: E402
 from gradlab import run_experiment  # noqa: E402
 from gradlab.cli import app  # noqa: E402
 from gradlab.config import ExperimentConfig, build_config, yaml_value  # noqa: E402
+from gradlab.engine.activations import ACTIVATIONS  # noqa: E402
 from gradlab.errors import GradlabError  # noqa: E402
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml"))
@@ -125,3 +127,23 @@ def test_sweep_axes_dry_run_or_exit_2_never_a_traceback_or_a_hang(key, spec):
 
 def test_yaml_value_reads_what_the_command_line_means():
     assert yaml_value("1e-3") == 0.001 and yaml_value("he_normal") == "he_normal" and yaml_value("") == ""
+
+
+@settings(max_examples=120, deadline=None)
+@given(activation=st.sampled_from(sorted(ACTIVATIONS)),
+       init=st.sampled_from(["xavier_normal", "he_normal", "lecun_normal", "orthogonal", "zeros", "normal", "large"]),
+       gain=st.one_of(st.floats(0, 1e6), st.sampled_from([0.0, 1e-300, 1e150, 1e300])),
+       bias=st.floats(-1e200, 1e200), bias_std=st.floats(0, 1e200), depth=st.integers(1, 60))
+def test_the_theory_of_any_accepted_model_is_a_prediction_or_not_applicable(activation, init, gain, bias, bias_std,
+                                                                            depth):
+    from gradlab import theory
+    from gradlab.config import keyword_params
+    from gradlab.engine.initializers import INITIALIZERS
+
+    params = {k: gain for k in keyword_params(INITIALIZERS[init])}
+    model = build_config({"model": {"activation": activation, "init": {"name": init, **params}, "depth": depth,
+                                    "width": 16, "bias_init": bias, "bias_std": bias_std}}).model
+    prediction = theory.predict(model, 2, 1.0, 3)
+    assert prediction.applies or prediction.reason
+    summary = theory.summary(model, 2, 1.0, np.ones(depth + 1), 3)
+    assert summary["applies"] == prediction.applies

@@ -174,3 +174,26 @@ def test_resume_option_finishes_a_saved_sweep(tmp_path):
     folder = moved
     bad = invoke("sweep", "--resume", folder, "--depth", "2")
     assert bad.exit_code == 2 and "drop the other axes" in bad.output
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_an_overflowing_init_reads_exploding_wherever_the_verdict_is_shown(tmp_path, dtype):
+    """The forward pass overflows at step 0 from scale 100 (float64) or 10 (float32) on: the table, the
+    summary files and the verdict map must all say exploding, never healthy."""
+    from gradlab.reporters.sweep_plots import _category
+    from gradlab.sweep import load_sweep
+
+    args = ["--set", "model.init=large", "--set", "model.activation=relu", "--set", "model.depth=120",
+            "--set", "model.width=32", "--set", f"dtype={dtype}", *FAST]
+    result = invoke("sweep", "--grid", "model.init.scale=1,10,100,1000", *args, "-o", tmp_path, "--workers", "1",
+                    "--no-plots", "--name", "scales")
+    assert result.exit_code == 0, result.output
+    assert "exploding 1–1000" in result.output and "healthy" not in result.output
+    folder = tmp_path / "sweeps" / "scales"
+    assert [r["verdict"] for r in rows(folder / "summary.csv")] == ["exploding"] * 4
+    assert [_category(r) for r in load_sweep(folder).rows] == ["exploding"] * 4
+    run = invoke("run", folder / "sweep.yaml", "-o", tmp_path)  # a sweep spec is not a config: exit 2, one line
+    assert run.exit_code == 2
+    for runs in (folder / "runs").iterdir():
+        summary = (runs / "summary.json").read_text()
+        assert '"verdict": "exploding"' in summary
