@@ -297,11 +297,11 @@ def predict(model, n_in: int, input_second_moment: float = 1.0, n_out: Optional[
             q.append(float(length_map(act, q[-1], sw2[l], sb2, b)))
         chis = [float(chi(act, q_l, sw2[l + 1], b)) for l, q_l in enumerate(q)]
         steps = 0.5 * np.log10(np.asarray(chis))
-    log10_signal = [*np.cumsum(steps[::-1])[::-1].tolist(), 0.0]
-    hidden_sw2 = sw2[len(sw2) // 2]  # the bulk of the net: equal-width hidden layers share one σ_w²
-    fp = _cached_fixed_point(model.activation.name, tuple(sorted(model.activation.params.items())),
-                             hidden_sw2, sb2, b, q[0])
-    c1 = float(chi(act, fp.q if math.isfinite(fp.q) else 1e12, hidden_sw2, b))
+        log10_signal = [*np.cumsum(steps[::-1])[::-1].tolist(), 0.0]
+        hidden_sw2 = sw2[len(sw2) // 2]  # the bulk of the net: equal-width hidden layers share one σ_w²
+        fp = _cached_fixed_point(model.activation.name, tuple(sorted(model.activation.params.items())),
+                                 hidden_sw2, sb2, b, q[0])
+        c1 = float(chi(act, fp.q if math.isfinite(fp.q) else 1e12, hidden_sw2, b))
     return Prediction(True, "", sw2, sb2, b, q, chis, log10_signal, fp, c1)
 
 
