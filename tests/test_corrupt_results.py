@@ -128,15 +128,20 @@ RUN_CORRUPTIONS = {
 }
 
 
+def reading(command: str, intact: Path, damaged: Path, tmp_path: Path) -> list:
+    """The command line that reads ``damaged``: a report of it, or a comparison with its intact original."""
+    if command == "report":
+        return ["report", damaged, "--no-plots"]
+    return ["compare", intact, damaged, "-o", tmp_path / "figures"]
+
+
 @pytest.mark.parametrize("command", ["report", "compare"])
 @pytest.mark.parametrize("case", RUN_CORRUPTIONS)
 def test_a_corrupt_run_is_a_fault_naming_the_file(made, tmp_path, command, case):
     name, corrupt = RUN_CORRUPTIONS[case]
     run = copy(made, "run", tmp_path)
     corrupt(run / name)
-    args = ["report", run, "--no-plots"] if command == "report" else [
-        "compare", made["run"], run, "-o", tmp_path / "figures"]
-    assert_fault(invoke(*args), str(run / name))
+    assert_fault(invoke(*reading(command, made["run"], run, tmp_path)), str(run / name))
 
 
 def test_an_intact_copy_reads_back(made, tmp_path):
@@ -182,9 +187,7 @@ def test_a_corrupt_table_of_a_committed_sweep_is_a_fault(made, tmp_path, command
     name, corrupt = TABLE_CORRUPTIONS[case]
     sweep = copy(made, "committed", tmp_path)
     corrupt(sweep / name)
-    args = ["report", sweep, "--no-plots"] if command == "report" else [
-        "compare", made["committed"], sweep, "-o", tmp_path / "figures"]
-    assert_fault(invoke(*args), str(sweep / name))
+    assert_fault(invoke(*reading(command, made["committed"], sweep, tmp_path)), str(sweep / name))
 
 
 def test_an_intact_committed_sweep_reads_back(made, tmp_path):
