@@ -7,7 +7,8 @@ The estimate is an upper bound of the peak, in bytes, from the config alone:
 - activations: every hidden layer caches about ``ACTIVATION_COPIES`` arrays of batch × width for the
   backward pass (pre-activation, output, BatchNorm's normalized input, the back-propagated signal), for the
   training batch or the test set, whichever is larger (the evaluation pass reuses the same caches);
-- data: the generated samples in float64 and their shuffled, split and standardized copies;
+- data: the generated samples in float64 and their shuffled, split and standardized copies (and, for the
+  teacher, its hidden layer);
 - records: one row per step and one per recorded step and layer, as Python floats in lists.
 
 The limit defaults to 80% of the memory the machine has available now, and ``GRADLAB_MAX_MEMORY`` (``8G``,
@@ -88,6 +89,12 @@ def _data_shape(config: ExperimentConfig) -> tuple[int, int, int]:
     return d.n_samples, features, classes
 
 
+def _generator_bytes(config: ExperimentConfig, samples: int, features: int) -> float:
+    """What a generator holds beyond its output: the teacher net's weights and hidden activations."""
+    hidden = config.data.hidden or keyword_params(DATASETS[config.data.dataset]).get("hidden")
+    return float(hidden or 0) * (samples + features) * 2 * 8
+
+
 def estimate(config: ExperimentConfig) -> dict[str, float]:
     """Bytes a run of ``config`` may hold at its peak, by part (parameters, activations, data, records)."""
     itemsize = 4 if config.dtype == "float32" else 8
@@ -105,7 +112,7 @@ def estimate(config: ExperimentConfig) -> dict[str, float]:
     return {
         "parameters": float(params) * (PARAM_COPIES + state) * itemsize,
         "activations": float(max(batch, n_test)) * (sum(widths) + classes) * ACTIVATION_COPIES * itemsize,
-        "data": float(samples) * (features + 1) * DATA_COPIES * 8,
+        "data": float(samples) * (features + 1) * DATA_COPIES * 8 + _generator_bytes(config, samples, features),
         "records": float(steps + 1) * 6 * ROW_BYTES + float(recorded) * len(layers) * 14 * ROW_BYTES,
     }
 

@@ -13,9 +13,10 @@ from gradlab.guard import ENV, check, estimate, human
     ("data", "n_samples", 10**9, "data"),
     ("data", "n_classes", 10**9, "parameters"),
     ("train", "steps", 10**9, "records"),
+    ("data", "hidden", 10**9, "data"),
 ])
 def test_a_huge_setting_is_refused_with_the_estimate_before_anything_is_allocated(section, key, value, part):
-    config = build_config({section: {key: value}})
+    config = build_config({section: {key: value, **({"dataset": "teacher"} if key == "hidden" else {})}})
     with pytest.raises(ResourceError) as info:
         run_experiment(config)
     message = str(info.value)
