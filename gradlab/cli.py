@@ -440,8 +440,6 @@ def list_(
 @app.command()
 def schema():
     """Print the JSON schema of experiment configs, for editor completion and validation."""
-    import json
+    from .schema import schema_text
 
-    from .config import ExperimentConfig
-
-    sys.stdout.write(json.dumps(ExperimentConfig.model_json_schema(), indent=2) + "\n")
+    sys.stdout.write(schema_text())
