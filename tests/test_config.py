@@ -779,3 +779,9 @@ def test_what_gradlab_list_shows_for_a_dataset_is_exactly_what_the_config_accept
         else:
             with pytest.raises(ConfigError, match=f"data.{key}: dataset {dataset} does not take {key}"):
                 build_config(data)
+
+
+def test_a_sweep_section_given_to_run_says_which_command_reads_it(tmp_path):
+    path = write(tmp_path, "name: s\nsweep:\n  model.depth: 2..4\n")
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:2 sweep: ") and "gradlab sweep" in problem
