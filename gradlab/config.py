@@ -498,7 +498,7 @@ def _render(err: dict, loc: tuple) -> str:
         return f"{field}: {_short(value)} is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}"
     if kind == "extra_forbidden" and loc == ("sweep",):
         return (f"{field}: a sweep section is for gradlab sweep (run the grid with `gradlab sweep FILE`); "
-                f"to run one experiment, remove the section or pin its axes with --set")
+                f"to run one experiment, remove the section")
     if kind == "extra_forbidden":
         allowed = _fields_at(loc[:-1])
         return f"{field}: unknown field{did_you_mean(loc[-1], allowed)}; allowed here: {', '.join(allowed)}"
