@@ -6,6 +6,10 @@ class GradlabError(Exception):
 
     exit_code = 1
 
+    def lines(self) -> list[str]:
+        """The message as the CLI prints it: the first line after ``error:``, each further one indented below."""
+        return [str(self)]
+
 
 class ConfigError(GradlabError):
     """A config file, override or command-line value that does not validate."""
@@ -15,8 +19,17 @@ class ConfigError(GradlabError):
     def __init__(self, problems: list[str], source: str = "config"):
         self.problems = list(problems)
         self.source = source
-        head = f"{source}: {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
-        super().__init__("\n".join([head, *("  " + p for p in self.problems)]))
+        super().__init__("\n".join([self.heading, *("  " + p for p in self.problems)]))
+
+    @property
+    def heading(self) -> str:
+        """``x.yaml: 3 problems``."""
+        n = len(self.problems)
+        return f"{self.source}: {n} problem{'s' if n != 1 else ''}"
+
+    def lines(self) -> list[str]:
+        # a single problem already names its file and line, so it needs no heading
+        return list(self.problems) if len(self.problems) == 1 else [self.heading, *self.problems]
 
 
 class DataError(GradlabError):

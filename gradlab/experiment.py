@@ -12,13 +12,14 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import __version__, guard, theory
-from .config import ExperimentConfig, binary_ok, keyword_params
+from .config import DataConfig, ExperimentConfig, binary_ok
 from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
 from .engine.model import MLP, build_model
 from .engine.optimizers import OPTIMIZERS, clip_by_global_norm
 from .errors import DataError
-from .recorder import LAYER_COLUMNS, STEP_COLUMNS, Recorder, flat_norms, global_norm, verdict
+from .names import keyword_params
+from .recorder import INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS, Recorder, flat_norms, global_norm, verdict
 
 
 @dataclass
@@ -57,6 +58,11 @@ def _seeds(config: ExperimentConfig) -> dict[str, np.random.Generator]:
     data_seed = config.data.seed if config.data.seed is not None else data
     return {"init": np.random.default_rng(init), "data": np.random.default_rng(data_seed),
             "batches": np.random.default_rng(batches), "noise": np.random.default_rng(noise)}
+
+
+def _make_data(data: DataConfig, dtype: np.dtype, rng: np.random.Generator) -> Dataset:
+    """The dataset a config's data section names, with the options its generator takes."""
+    return make_dataset(data.dataset, data.n_samples, rng, data.noise, data.test_fraction, dtype, **data.options)
 
 
 def _batches(n: int, batch_size, rng: np.random.Generator):
@@ -99,9 +105,7 @@ def predict_theory(config: ExperimentConfig) -> "theory.Prediction":
     """The mean-field prediction for a config, with the input layer's fan-in and the mean square of its
     (standardized) inputs taken from the dataset it names."""
     guard.check(config, ("data",))
-    d = config.data
-    data = make_dataset(d.dataset, d.n_samples, _seeds(config)["data"], d.noise, d.test_fraction,
-                        np.dtype(config.dtype), **d.options)
+    data = _make_data(config.data, np.dtype(config.dtype), _seeds(config)["data"])
     return theory.predict(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
                           OUTPUTS[config.model.loss](data.n_classes))
 
@@ -115,8 +119,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     t0 = time.perf_counter()
     dtype = np.dtype(config.dtype)
     rngs = _seeds(config)
-    d = config.data
-    data: Dataset = make_dataset(d.dataset, d.n_samples, rngs["data"], d.noise, d.test_fraction, dtype, **d.options)
+    data = _make_data(config.data, dtype, rngs["data"])
     loss_name = config.model.loss
     if not binary_ok(loss_name, data.n_classes):  # datasets whose classes only the data itself tells (csv, digits)
         raise DataError(f"model.loss: {loss_name} separates 2 classes, but the data has {data.n_classes}; "
@@ -125,12 +128,12 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     model = build_model(config.model, data.n_features, OUTPUTS[loss_name](data.n_classes), rngs["init"],
                         rngs["noise"], dtype)
     flat = model.flat
-    t = config.train
-    optimizer = OPTIMIZERS[t.optimizer]
-    opt = optimizer(lr=t.lr, **{k: getattr(t, k) for k in keyword_params(optimizer)})
-    total = t.total_steps(len(data.y_train))
+    train = config.train
+    optimizer = OPTIMIZERS[train.optimizer]
+    opt = optimizer(lr=train.lr, **{k: getattr(train, k) for k in keyword_params(optimizer)})
+    total = train.total_steps(len(data.y_train))
     rec = Recorder(model, config.record.every, total)
-    batches = _batches(len(data.y_train), t.batch_size, rngs["batches"])
+    batches = _batches(len(data.y_train), train.batch_size, rngs["batches"])
     status, bad_step, bad_layer, overflow, cause = "completed", None, None, None, None
 
     with np.errstate(all="ignore"):  # overflow is a finding, reported as status 'diverged'
@@ -159,8 +162,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
                 bad_layer, overflow, cause = _breakdown(model, X, loss)
                 break
             if step < total:
-                if t.clip_grad_norm is not None:
-                    clip_by_global_norm([flat.grad], t.clip_grad_norm, gnorm)
+                if train.clip_grad_norm is not None:
+                    clip_by_global_norm([flat.grad], train.clip_grad_norm, gnorm)
                 opt.step([flat.data], [flat.grad], keep=due)  # every parameter in one vector
                 if due:
                     rec.add_updates(opt.updates[0])
@@ -170,7 +173,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     steps = {c: np.asarray(rec.steps[c], dtype=float) for c in STEP_COLUMNS}
     steps["step"] = steps["step"].astype(int)
     layers = {c: np.asarray(rec.layers[c], dtype=float) for c in LAYER_COLUMNS}
-    for c in ("step", "layer", "fan_in", "fan_out"):
+    for c in INT_COLUMNS:
         layers[c] = layers[c].astype(int)
     result = RunResult(config, steps, layers, {})
     result.summary = summarize(result, status, bad_step, bad_layer, total, model, time.perf_counter() - t0,
@@ -187,16 +190,15 @@ def _last_finite(values: np.ndarray) -> float:
 
 def summarize(result: RunResult, status: str, bad_step, bad_layer, total: int, model: MLP, wall: float,
               overflow: Optional[str] = None, cause: Optional[str] = None) -> dict:
-    cfg, r = result.config, result.config.record
+    record = result.config.record
+    thresholds = (record.vanishing, record.exploding, record.floor)
     # the last recorded profile is the step that broke down, if one did; the first is step 0
     at_end = {"overflow": overflow, "cause": cause} if status == "diverged" else {}
     at_init = at_end if bad_step == 0 else {}
-    init = verdict(result.profile("grad_W", 0), result.profile("signal", 0), r.vanishing, r.exploding, r.floor,
-                   **at_init)
-    final = verdict(result.profile("grad_W"), result.profile("signal"), r.vanishing, r.exploding, r.floor,
-                    **at_end)
+    init = verdict(result.profile("grad_W", 0), result.profile("signal", 0), *thresholds, **at_init)
+    final = verdict(result.profile("grad_W"), result.profile("signal"), *thresholds, **at_end)
     summary = {
-        "name": cfg.name,
+        "name": result.config.name,
         "status": status,
         "verdict": init["verdict"],
         "message": init["message"],

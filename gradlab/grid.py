@@ -24,6 +24,7 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import UsageError
+from .yamlio import yaml_value
 
 RANGE_EXAMPLES = "e.g. 2..50, 2..50:4, 1e-3..1:x10 or 2,4,8,16"
 MAX_VALUES = 100_000  # a typo like 1..1e9 should be an error, not an hour of expanding
@@ -31,9 +32,7 @@ MAX_POINTS = 100_000  # the same for the product of the axes: 1..1000 × 1..1000
 
 
 def _scalar(text: str, label: str = "--grid") -> Any:
-    """One value, read as YAML: 20 -> int, 1e-3 -> float, off -> False, he_normal -> str."""
-    from .config import yaml_value  # the same reading as --set
-
+    """One value, read as YAML (as --set reads one): 20 -> int, 1e-3 -> float, off -> False, he_normal -> str."""
     try:
         return yaml_value(text)
     except yaml.YAMLError:

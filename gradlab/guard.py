@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .config import ExperimentConfig, keyword_params
 from .engine.data import DATASETS
 from .errors import ResourceError
+from .names import keyword_params
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig
 
 ENV = "GRADLAB_MAX_MEMORY"
 AVAILABLE_FRACTION = 0.8
@@ -75,18 +78,18 @@ def human(n: float) -> str:
 
 def _data_shape(config: ExperimentConfig) -> tuple[int, int, int]:
     """(samples, features, classes), upper bounds where only the data will tell (csv)."""
-    d = config.data
-    if d.dataset == "csv":
+    data = config.data
+    if data.dataset == "csv":
         try:
-            values = os.path.getsize(d.path) // CSV_BYTES_PER_VALUE
+            values = os.path.getsize(data.path) // CSV_BYTES_PER_VALUE
         except (OSError, TypeError, ValueError):
             values = 0  # reading it will say what is wrong
-        return max(values, 1), 1, min(max(values, 2), d.n_samples)
-    defaults = keyword_params(DATASETS[d.dataset])
-    features, classes = DATASET_SHAPE.get(d.dataset, (2, 2))
-    features = d.features or defaults.get("features", features)
-    classes = d.n_classes or defaults.get("n_classes", classes)
-    return d.n_samples, features, classes
+        return max(values, 1), 1, min(max(values, 2), data.n_samples)
+    defaults = keyword_params(DATASETS[data.dataset])
+    features, classes = DATASET_SHAPE.get(data.dataset, (2, 2))
+    features = data.features or defaults.get("features", features)
+    classes = data.n_classes or defaults.get("n_classes", classes)
+    return data.n_samples, features, classes
 
 
 def _generator_bytes(config: ExperimentConfig, samples: int, features: int) -> float:
@@ -105,9 +108,9 @@ def estimate(config: ExperimentConfig) -> dict[str, float]:
     state = {"momentum": 1, "adam": 2}.get(config.train.optimizer, 0)
     n_test = round(config.data.test_fraction * samples)
     n_train = samples - n_test
-    t = config.train
-    batch = n_train if t.batch_size == "full" else min(t.batch_size, n_train)
-    steps = t.total_steps(n_train)
+    train = config.train
+    batch = n_train if train.batch_size == "full" else min(train.batch_size, n_train)
+    steps = train.total_steps(n_train)
     recorded = steps // config.record.every + 2
     return {
         "parameters": float(params) * (PARAM_COPIES + state) * itemsize,

@@ -26,6 +26,7 @@ import numpy as np
 LAYER_COLUMNS = ("step", "layer", "fan_in", "fan_out", "grad_W", "grad_b", "signal", "weight", "grad_data",
                  "update_ratio", "act_mean", "act_std", "saturated", "dead")
 STEP_COLUMNS = ("step", "loss", "train_acc", "grad_norm", "test_loss", "test_acc")
+INT_COLUMNS = ("step", "layer", "fan_in", "fan_out")  # counts and indices; every other column is a float
 SATURATION = 0.05  # phi'(z) < 5% of phi'(0) counts as saturated: |tanh| > 0.975, sigmoid outside (0.013, 0.987)
 
 # Below these the plain sum of squares may have lost precision to underflow (by dtype character).

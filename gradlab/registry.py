@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .config import keyword_params
 from .engine import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS
+from .names import keyword_params
 
 # name shown to users -> (the config field that takes it, the registry)
 REGISTRIES = {

@@ -29,10 +29,9 @@ import yaml
 from .config import ExperimentConfig, build_config
 from .errors import ConfigError, FaultError, GradlabError, ResultsError, io_fault
 from .experiment import RunResult
-from .recorder import LAYER_COLUMNS, STEP_COLUMNS
+from .recorder import INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS
 
 FILES = ("config.yaml", "steps.csv", "layers.csv", "summary.json")
-INT_COLUMNS = ("step", "layer", "fan_in", "fan_out")
 
 
 def _cell(v) -> str:

@@ -701,6 +701,16 @@ def test_error_message_lists_every_problem():
     assert re.search(r"^  inline: model\.depth", text, re.M)
 
 
+def test_the_lines_an_error_prints_carry_the_heading_only_over_several_problems():
+    several = ConfigError(["x.yaml:3 model.depth: bad", "x.yaml:5 train.lr: bad"], "x.yaml")
+    assert several.lines() == ["x.yaml: 2 problems", "x.yaml:3 model.depth: bad", "x.yaml:5 train.lr: bad"]
+    assert str(several) == "x.yaml: 2 problems\n  x.yaml:3 model.depth: bad\n  x.yaml:5 train.lr: bad"
+    one = ConfigError(["--set model.depth=0: bad"], "--set")
+    assert one.lines() == ["--set model.depth=0: bad"]
+    assert str(one) == "--set: 1 problem\n  --set model.depth=0: bad"
+    assert GradlabError("cannot write x: disk full").lines() == ["cannot write x: disk full"]
+
+
 # ---------------------------------------------------------------- values the engine or the theory cannot take
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from gradlab.engine import data as data_module
-from gradlab.engine.data import DATASETS, DatasetError, make_dataset
-from gradlab.errors import GradlabError
+from gradlab.engine.data import DATASETS, make_dataset
+from gradlab.errors import DataError, GradlabError
 
 GENERATED = sorted(set(DATASETS) - {"csv", "digits"})
 
@@ -126,26 +126,26 @@ def test_csv_label_column_and_subsampling(tmp_path):
 
 def test_csv_missing_file_raises_a_helpful_dataset_error(tmp_path):
     missing = tmp_path / "nope.csv"
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(DataError) as info:
         make_dataset("csv", 10, rng(), path=str(missing))
     msg = str(info.value)
     assert "nope.csv" in msg and "data.path" in msg
     assert isinstance(info.value, GradlabError)
-    with pytest.raises(DatasetError, match="data.path"):
+    with pytest.raises(DataError, match="data.path"):
         DATASETS["csv"](10, rng())  # no path at all
 
 
 def test_csv_bad_label_column_and_bad_values(tmp_path):
     p = write_csv(tmp_path / "d.csv", ["1,2,a", "3,4,b"])
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(DataError) as info:
         DATASETS["csv"](2, rng(), path=str(p), label_column="klass")
     assert "klass" in str(info.value) and "x1" in str(info.value)  # names the bad column and lists the real ones
     bad = write_csv(tmp_path / "bad.csv", ["1,two,a", "3,4,b"])
-    with pytest.raises(DatasetError, match="non-numeric"):
+    with pytest.raises(DataError, match="non-numeric"):
         DATASETS["csv"](2, rng(), path=str(bad))
     empty = write_csv(tmp_path / "empty.csv", [])
     empty.write_text("x1,x2,label\n")
-    with pytest.raises(DatasetError, match="no data rows"):
+    with pytest.raises(DataError, match="no data rows"):
         DATASETS["csv"](2, rng(), path=str(empty))
 
 
@@ -173,13 +173,13 @@ def test_every_generator_takes_n_samples_rng_then_keyword_options_that_the_confi
         assert fn.__doc__, name
 
 
-# ---- the CSV loader on bad input: one DatasetError, one line, naming the file, line, column and value ----
+# ---- the CSV loader on bad input: one DataError, one line, naming the file, line, column and value ----
 
 def csv_error(tmp_path, content, name="d.csv", n_samples=100, **options) -> str:
-    """Write ``content`` (text, or bytes as they are) to ``name`` and return the DatasetError message."""
+    """Write ``content`` (text, or bytes as they are) to ``name`` and return the DataError message."""
     p = tmp_path / name
     p.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(DataError) as info:
         make_dataset("csv", n_samples, rng(), path=str(p), **options)
     msg = str(info.value)
     assert "\n" not in msg and str(p) in msg, msg
@@ -251,7 +251,7 @@ def test_csv_empty_file(tmp_path, content):
 
 
 def test_csv_directory_unreadable_and_too_big(tmp_path, monkeypatch):
-    with pytest.raises(DatasetError, match="is a directory") as info:
+    with pytest.raises(DataError, match="is a directory") as info:
         make_dataset("csv", 10, rng(), path=str(tmp_path))
     assert str(tmp_path) in str(info.value)
 
@@ -265,7 +265,7 @@ def test_csv_directory_unreadable_and_too_big(tmp_path, monkeypatch):
         return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", denied)
-    with pytest.raises(DatasetError, match="Permission denied") as info:
+    with pytest.raises(DataError, match="Permission denied") as info:
         make_dataset("csv", 10, rng(), path=str(p))
     assert "locked.csv" in str(info.value) and "readable" in str(info.value)
     monkeypatch.undo()
@@ -279,7 +279,7 @@ def test_csv_without_read_permission(tmp_path):
     p = tmp_path / "private.csv"
     p.write_text(GOOD)
     p.chmod(0)
-    with pytest.raises(DatasetError, match="private.csv"):
+    with pytest.raises(DataError, match="private.csv"):
         make_dataset("csv", 10, rng(), path=str(p))
 
 
@@ -289,7 +289,7 @@ def test_csv_draw_with_one_class_names_n_samples(tmp_path):
 
 
 def test_make_dataset_bad_name_too_few_rows_and_float32_overflow(tmp_path):
-    with pytest.raises(DatasetError, match="'spiral' is not one of"):
+    with pytest.raises(DataError, match="'spiral' is not one of"):
         make_dataset("spiral", 10, rng())
     assert "no training rows" in csv_error(tmp_path, "x,label\n1,a\n2,b\n", n_samples=2, test_fraction=0.9)
     # a constant training column and one far-off test value: fine in float64, infinite in float32
@@ -301,7 +301,7 @@ def test_make_dataset_bad_name_too_few_rows_and_float32_overflow(tmp_path):
         try:
             make_dataset("csv", 10, rng(seed), path=str(p), test_fraction=0.5, dtype=np.float32)
             outcomes.add("loaded")
-        except DatasetError as exc:
+        except DataError as exc:
             assert "far.csv" in str(exc) and "float32" in str(exc) and "feature 1 of 1" in str(exc)
             outcomes.add("refused")
     assert outcomes == {"loaded", "refused"}

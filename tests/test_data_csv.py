@@ -1,12 +1,13 @@
 """Property test for the CSV loader: whatever bytes a file holds, ``make_dataset("csv", ...)`` either gives
-finite arrays with at least two classes or raises a one-line DatasetError naming the file; nothing else."""
+finite arrays with at least two classes or raises a one-line DataError naming the file; nothing else."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gradlab.engine.data import DatasetError, make_dataset
+from gradlab.engine.data import make_dataset
+from gradlab.errors import DataError
 
 pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
@@ -46,7 +47,7 @@ def check_loads_or_refuses(path, n_samples, test_fraction, dtype):
     try:
         d = make_dataset("csv", n_samples, np.random.default_rng(0), path=str(path), test_fraction=test_fraction,
                          dtype=dtype)
-    except DatasetError as exc:
+    except DataError as exc:
         msg = str(exc)
         assert "\n" not in msg and str(path) in msg, msg
         return

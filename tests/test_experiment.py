@@ -7,6 +7,7 @@ import pytest
 
 from gradlab import load_config, run_experiment
 from gradlab.config import build_config
+from gradlab.recorder import INT_COLUMNS
 from gradlab.results import load_run, save_run
 
 
@@ -33,6 +34,14 @@ def test_same_seed_gives_byte_identical_csvs(tmp_path):
         assert (a / name).read_bytes() == (b / name).read_bytes()
     other = save_run(run_experiment(small({"depth": 4, "activation": "rrelu"}, seed=1)), tmp_path / "c")
     assert (other / "layers.csv").read_bytes() != (a / "layers.csv").read_bytes()
+
+
+def test_the_integer_columns_are_integers_in_a_run_and_after_a_round_trip_through_disk(tmp_path):
+    result = run_experiment(small({"depth": 2}, train={"steps": 3}))
+    again = load_run(save_run(result, tmp_path))
+    for run in (result, again):
+        for table in (run.steps, run.layers):
+            assert {c for c, v in table.items() if v.dtype.kind == "i"} == set(INT_COLUMNS) & set(table)
 
 
 def test_changing_the_data_seed_leaves_the_init_alone():

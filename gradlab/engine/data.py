@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError as DatasetError  # the user's to fix: exit code 2, no traceback
+from ..errors import DataError  # the user's to fix: exit code 2, no traceback
 
 
 def spirals(n_samples, rng, noise: float = 0.1, n_classes: int = 3):
@@ -86,37 +86,37 @@ MAX_ABS_FEATURE = 1e100
 def csv(n_samples, rng, path: str = "", label_column: str = "label"):
     """A user's CSV file (UTF-8, a header row): numeric feature columns and an integer or string label column.
     Uses the first ``n_samples`` rows after a seeded shuffle (all rows if fewer). Anything wrong with the
-    file is a DatasetError naming the file and, where it applies, the line (as an editor numbers lines)
+    file is a DataError naming the file and, where it applies, the line (as an editor numbers lines)
     and the column."""
     X, y, classes = _read_csv(path, label_column)
     if len(classes) < 2:
-        raise DatasetError(f"{path}: column {label_column!r} holds one class, {classes[0]!r}; a classifier needs "
-                           f"at least two, so add rows of another class")
+        raise DataError(f"{path}: column {label_column!r} holds one class, {classes[0]!r}; a classifier needs "
+                        f"at least two, so add rows of another class")
     order = rng.permutation(len(y))[:n_samples]
     if len(np.unique(y[order])) < 2:
-        raise DatasetError(f"{path}: the {len(order)} rows drawn (data.n_samples) all have {label_column!r} = "
-                           f"{classes[y[order[0]]]!r}; raise data.n_samples so that two classes appear")
+        raise DataError(f"{path}: the {len(order)} rows drawn (data.n_samples) all have {label_column!r} = "
+                        f"{classes[y[order[0]]]!r}; raise data.n_samples so that two classes appear")
     return X[order], y[order]
 
 
 def _read_csv(path, label_column):
     """Features ``(n_rows, n_features)``, label codes ``(n_rows,)`` in sorted class order, and the classes."""
     if not path:
-        raise DatasetError(f"data.path: CSV file {path!r} not found; set data.path to a CSV file with a header row")
+        raise DataError(f"data.path: CSV file {path!r} not found; set data.path to a CSV file with a header row")
     p = Path(path)
     try:
         st = p.stat()
     except (FileNotFoundError, NotADirectoryError):
-        raise DatasetError(f"data.path: CSV file {path} not found; set data.path to a CSV file with a header row") \
+        raise DataError(f"data.path: CSV file {path} not found; set data.path to a CSV file with a header row") \
             from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise DatasetError(f"data.path: cannot read {path} ({_reason(exc)}); check the path") from None
+        raise DataError(f"data.path: cannot read {path} ({_reason(exc)}); check the path") from None
     if not stat.S_ISREG(st.st_mode):
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise DatasetError(f"data.path: {path} is {kind}; set data.path to a CSV file")
+        raise DataError(f"data.path: {path} is {kind}; set data.path to a CSV file")
     if st.st_size > MAX_CSV_BYTES:
-        raise DatasetError(f"data.path: {path} is {st.st_size / 2 ** 30:.1f} GiB, over the "
-                           f"{MAX_CSV_BYTES / 2 ** 30:g} GiB limit for CSV data; use a random sample of its rows")
+        raise DataError(f"data.path: {path} is {st.st_size / 2 ** 30:.1f} GiB, over the "
+                        f"{MAX_CSV_BYTES / 2 ** 30:g} GiB limit for CSV data; use a random sample of its rows")
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark that would otherwise stick to the
         # first column's name. newline="" lets the csv module see quoted line breaks (its documented use).
@@ -126,10 +126,10 @@ def _read_csv(path, label_column):
             except UnicodeDecodeError:
                 raise _not_utf8(p, path) from None
     except OSError as exc:
-        raise DatasetError(f"data.path: cannot read {path} ({_reason(exc)}); check that it is a readable file") \
+        raise DataError(f"data.path: cannot read {path} ({_reason(exc)}); check that it is a readable file") \
             from None
     except MemoryError:
-        raise DatasetError(f"data.path: not enough memory to load {path}; use a random sample of its rows") from None
+        raise DataError(f"data.path: not enough memory to load {path}; use a random sample of its rows") from None
 
 
 def _records(reader, path):
@@ -141,7 +141,7 @@ def _records(reader, path):
         except StopIteration:
             return
         except _csv.Error as exc:  # strict mode: an unclosed quote, or text after a closing quote
-            raise DatasetError(f"{path}:{line}: malformed CSV ({exc}); check the quotes from that line on") from None
+            raise DataError(f"{path}:{line}: malformed CSV ({exc}); check the quotes from that line on") from None
         if any(c.strip() for c in cells):  # skip blank lines and the bare-comma rows Excel writes
             yield line, cells
 
@@ -150,24 +150,24 @@ def _parse(records, path, label_column):
     """Check the header, then read the rows, stopping at the first problem (the one nearest the top)."""
     first = next(records, None)
     if first is None:
-        raise DatasetError(f"data.path: {path} is empty; it needs a header row and rows of data")
+        raise DataError(f"data.path: {path} is empty; it needs a header row and rows of data")
     head, names = first[0], [c.strip() for c in first[1]]
     for j, name in enumerate(names):
         if not name:
-            raise DatasetError(f"{path}:{head}: column {j + 1} has no name; give every column a name in the header")
+            raise DataError(f"{path}:{head}: column {j + 1} has no name; give every column a name in the header")
         if name in names[:j]:
-            raise DatasetError(f"{path}:{head} column {name!r}: duplicate name (columns {names.index(name) + 1} and "
-                               f"{j + 1}); rename one of them")
+            raise DataError(f"{path}:{head} column {name!r}: duplicate name (columns {names.index(name) + 1} and "
+                            f"{j + 1}); rename one of them")
     if label_column not in names:
         near = difflib.get_close_matches(label_column, names, 1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
             hint = "; the header has one column, so the file may not be comma-separated"
-        raise DatasetError(f"{path}:{head}: data.label_column {label_column!r} is not a column (columns: "
-                           f"{_listing(names)}){hint}; set data.label_column to the label column")
+        raise DataError(f"{path}:{head}: data.label_column {label_column!r} is not a column (columns: "
+                        f"{_listing(names)}){hint}; set data.label_column to the label column")
     if len(names) == 1:
-        raise DatasetError(f"{path}:{head}: only the label column {label_column!r}, no feature columns; add at "
-                           f"least one numeric feature column")
+        raise DataError(f"{path}:{head}: only the label column {label_column!r}, no feature columns; add at "
+                        f"least one numeric feature column")
 
     k = names.index(label_column)
     features = [j for j in range(len(names)) if j != k]
@@ -177,48 +177,48 @@ def _parse(records, path, label_column):
         if len(cells) != len(names):
             problem = (f"no value for column {names[len(cells)]!r}" if len(cells) < len(names)
                        else f"extra value {_show(cells[len(names)])} after the last column {names[-1]!r}")
-            raise DatasetError(f"{path}:{line}: {len(cells)} values for {len(names)} columns, {problem}; give the "
-                               f"row one value per header column")
+            raise DataError(f"{path}:{line}: {len(cells)} values for {len(names)} columns, {problem}; give the "
+                            f"row one value per header column")
         try:
             values.extend([float(cells[j]) for j in features])
         except ValueError:
             raise _bad_cell(path, line, cells, names, features) from None
         label = cells[k].strip()
         if not label:
-            raise DatasetError(f"{path}:{line} column {label_column!r}: empty label; fill it in or delete the row")
+            raise DataError(f"{path}:{line} column {label_column!r}: empty label; fill it in or delete the row")
         codes.append(seen.setdefault(label, len(seen)))
         lines.append(line)
     if not lines:
-        raise DatasetError(f"{path}: no data rows, only the header on line {head}; add rows below it")
+        raise DataError(f"{path}: no data rows, only the header on line {head}; add rows below it")
 
     X = np.frombuffer(values).reshape(len(lines), len(features))
     bad = ~(np.abs(X) <= MAX_ABS_FEATURE)  # NaN fails every comparison, so it lands here with inf
     if bad.any():
         i, j = np.argwhere(bad)[0]
         kind = "not finite" if not np.isfinite(X[i, j]) else f"too large (over {MAX_ABS_FEATURE:g} in size)"
-        raise DatasetError(f"{path}:{lines[i]} column {names[features[j]]!r}: value {float(X[i, j])!r} is {kind}; "
-                           f"feature values must be finite numbers in sensible units, so fix or delete the row")
+        raise DataError(f"{path}:{lines[i]} column {names[features[j]]!r}: value {float(X[i, j])!r} is {kind}; "
+                        f"feature values must be finite numbers in sensible units, so fix or delete the row")
     classes = sorted(seen)  # the order np.unique gave before, so labels map to the same integers
     rank = np.empty(len(classes), np.intp)
     rank[[seen[c] for c in classes]] = np.arange(len(classes))
     return X, rank[np.frombuffer(codes, np.int64)], classes
 
 
-def _bad_cell(path, line, cells, names, features) -> DatasetError:
+def _bad_cell(path, line, cells, names, features) -> DataError:
     """The first feature cell on a row that float() refused."""
     for j in features:
         text = cells[j].strip()
         if not text:
-            return DatasetError(f"{path}:{line} column {names[j]!r}: missing value; fill it in or delete the row")
+            return DataError(f"{path}:{line} column {names[j]!r}: missing value; fill it in or delete the row")
         try:
             float(text)
         except ValueError:
-            return DatasetError(f"{path}:{line} column {names[j]!r}: non-numeric value {_show(cells[j])}; feature "
-                                f"columns hold numbers (set data.label_column if this is the label)")
-    return DatasetError(f"{path}:{line}: a feature value is not a number; fix the row")  # float() strips as str does
+            return DataError(f"{path}:{line} column {names[j]!r}: non-numeric value {_show(cells[j])}; feature "
+                             f"columns hold numbers (set data.label_column if this is the label)")
+    return DataError(f"{path}:{line}: a feature value is not a number; fix the row")  # float() strips as str does
 
 
-def _not_utf8(p: Path, path) -> DatasetError:
+def _not_utf8(p: Path, path) -> DataError:
     """Locate the first byte that is not UTF-8. Decoding line by line is exact: a line-break byte never
     occurs inside a UTF-8 sequence. Lines are counted as the csv reader counts them (\\n, \\r\\n or \\r)."""
     line, offset = 1, 0
@@ -228,11 +228,11 @@ def _not_utf8(p: Path, path) -> DatasetError:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 line += raw.count(b"\r", 0, exc.start)
-                return DatasetError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} at offset {offset + exc.start} is "
-                                    f"not UTF-8; save the file as UTF-8 (Excel: Save As 'CSV UTF-8')")
+                return DataError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} at offset {offset + exc.start} is "
+                                 f"not UTF-8; save the file as UTF-8 (Excel: Save As 'CSV UTF-8')")
             line += raw.count(b"\r") - raw.endswith(b"\r\n") + raw.endswith(b"\n")
             offset += len(raw)
-    return DatasetError(f"{path}: not UTF-8 text; save the file as UTF-8")  # the file changed under us
+    return DataError(f"{path}: not UTF-8 text; save the file as UTF-8")  # the file changed under us
 
 
 def _show(text: str) -> str:
@@ -254,7 +254,7 @@ def digits(n_samples, rng):
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise DatasetError("dataset 'digits' needs scikit-learn: pip install 'gradlab[datasets]'") from None
+        raise DataError("dataset 'digits' needs scikit-learn: pip install 'gradlab[datasets]'") from None
     d = load_digits()
     order = rng.permutation(len(d.target))[:n_samples]
     return d.data[order].astype(float), d.target[order]
@@ -291,7 +291,7 @@ def make_dataset(name: str, n_samples: int, rng: np.random.Generator, noise: flo
                  test_fraction: float = 0.2, dtype=np.float64, **options) -> Dataset:
     """Generate, shuffle, split and standardize (with the training split's mean and std)."""
     if name not in DATASETS:
-        raise DatasetError(f"dataset {name!r} is not one of {', '.join(DATASETS)}")
+        raise DataError(f"dataset {name!r} is not one of {', '.join(DATASETS)}")
     generate = DATASETS[name]
     if "noise" in inspect.signature(generate).parameters:
         options = {"noise": noise, **options}
@@ -301,8 +301,8 @@ def make_dataset(name: str, n_samples: int, rng: np.random.Generator, noise: flo
     X, y = X[order], y[order]
     n_test = int(round(test_fraction * len(y)))
     if n_test >= len(y):
-        raise DatasetError(f"{source}: {len(y)} samples leave no training rows at test_fraction {test_fraction}; "
-                           f"add rows or lower data.test_fraction")
+        raise DataError(f"{source}: {len(y)} samples leave no training rows at test_fraction {test_fraction}; "
+                        f"add rows or lower data.test_fraction")
     n_classes = int(max(y.max() + 1, options.get("n_classes", 2)))
     X_train, y_train, X_test, y_test = X[n_test:], y[n_test:], X[:n_test], y[:n_test]
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
@@ -315,7 +315,7 @@ def make_dataset(name: str, n_samples: int, rng: np.random.Generator, noise: flo
     for part in (X_train, X_test):
         bad = ~np.isfinite(part).all(axis=0)
         if bad.any():
-            raise DatasetError(f"{source}: feature {np.flatnonzero(bad)[0] + 1} of {X.shape[1]} does not "
-                               f"standardize to finite {np.dtype(dtype).name} values (a test value lies far outside "
-                               f"the training spread); rescale that feature or use dtype float64")
+            raise DataError(f"{source}: feature {np.flatnonzero(bad)[0] + 1} of {X.shape[1]} does not "
+                            f"standardize to finite {np.dtype(dtype).name} values (a test value lies far outside "
+                            f"the training spread); rescale that feature or use dtype float64")
     return Dataset(X_train, y_train.astype(np.intp), X_test, y_test.astype(np.intp), n_classes)
