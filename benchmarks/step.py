@@ -1,7 +1,10 @@
-"""Step time of the engine against the matrix-multiply floor and against PyTorch CPU eager mode.
+"""Step time of the training loop against the matrix-multiply floor and against PyTorch CPU eager mode.
 
-One step = forward, softmax cross-entropy, backward, the SGD update, and every per-layer metric recorded
-(the recorder's add_layers and add_updates, and the global gradient norm), for tanh MLPs with Xavier init.
+gradlab's step is the real one: ``run_experiment`` on a tanh MLP with Xavier init, full-batch SGD on ``blobs``
+with as many features as the net is wide, recording every per-layer metric at every step ("no-rec": only at
+the first and the last). It is timed at two step counts, and the difference divided by the extra steps: the
+data, the model, the theory and the summary are built alike in both runs, so the set-up cancels and what is
+left is the loop as users run it (forward, loss, backward, norms, recording, the update, the bookkeeping).
 The floor is the same shapes' bare matrix multiplies (h @ W, h.T @ d, d @ W.T per layer), timed in the same
 process. Torch (if installed: the `bench` extra) runs the same MLP in eager mode, reading each layer's
 weight-gradient norm every step. Measurements alternate between the contenders; figures are medians.
@@ -18,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gradlab.engine.losses import LOSSES
-from gradlab.engine.model import MLP
-from gradlab.engine.optimizers import OPTIMIZERS
-from gradlab.recorder import Recorder, flat_norms, global_norm
+from gradlab.config import build_config
+from gradlab.experiment import run_experiment
 
 from common import describe_blas, write_report
 
@@ -29,6 +30,8 @@ SHAPES = [(10, 64, 64), (50, 64, 64), (50, 128, 128), (50, 256, 256), (20, 512, 
 N_CLASSES = 10
 LR = 0.01
 PAUSE = 0.2  # s; OpenBLAS worker threads spin for about 2**28 cycles (~0.1 s) after their last call
+SPAN = 0.2  # s; work per measurement: several times a run's set-up (~30 ms), so that its jitter washes out
+BASE_STEPS = 2  # the shorter of the two runs: steps 0..2, recorded at 0 and 2 whatever the record interval
 
 
 def _time(fn, inner: int) -> float:
@@ -39,36 +42,47 @@ def _time(fn, inner: int) -> float:
 
 
 class Gradlab:
+    """``run_experiment`` at BASE_STEPS and at BASE_STEPS + ``extra`` steps; ``measure()`` is the difference
+    per extra step."""
+
     def __init__(self, depth, width, batch, dtype, record=True):
-        rng = np.random.default_rng(0)
-        self.model = MLP(width, N_CLASSES, [width] * depth, rng, activation="tanh", init="xavier_normal", dtype=dtype)
-        self.x = rng.normal(size=(batch, width)).astype(dtype)
-        self.y = rng.integers(0, N_CLASSES, batch)
-        self.opt = OPTIMIZERS["sgd"](lr=LR)
-        self.rec = Recorder(self.model, every=1, last_step=10**9) if record else None
-        self.loss = LOSSES["softmax_cross_entropy"]
+        self.spec = {"name": "step-benchmark", "dtype": np.dtype(dtype).name,
+                     "model": {"depth": depth, "width": width, "activation": "tanh", "init": "xavier_normal"},
+                     "data": {"dataset": "blobs", "features": width, "n_classes": N_CLASSES, "n_samples": batch,
+                              "test_fraction": 0},  # no test set: its evaluation is not part of a step
+                     "train": {"batch_size": "full", "optimizer": "sgd", "lr": LR},
+                     "record": {"every": 1 if record else 10**9}}
+        self.extra = 1
 
-    def step(self):
-        with np.errstate(all="ignore"):
-            self._step()
+    def run(self, steps: int) -> float:
+        config = build_config({**self.spec, "train": {**self.spec["train"], "steps": steps}})
+        t0 = time.perf_counter()
+        summary = run_experiment(config).summary
+        elapsed = time.perf_counter() - t0
+        if summary["status"] != "completed":  # a shorter run would time fewer steps than it claims
+            raise RuntimeError(f"the benchmark run did not complete: {summary['message']}")
+        return elapsed
 
-    def _step(self):
-        logits = self.model.forward(self.x, training=True)
-        _, dlogits = self.loss(logits, self.y)
-        self.model.backward(dlogits)
-        flat = self.model.flat
-        record = self.rec is not None
-        if record:  # as the training loop does at a recorded step
-            norms = flat_norms(flat, flat.grad)
-            global_norm(norms)
-            self.rec.add_layers(0, norms)
-        self.opt.step([flat.data], [flat.grad], keep=record)
-        if record:
-            self.rec.add_updates(self.opt.updates[0])
-            self.rec.layers = {c: [] for c in self.rec.layers}  # keep memory flat over many steps
+    def calibrate(self, step_estimate: float) -> None:
+        self.extra = max(1, int(SPAN / max(step_estimate, 1e-6)))
+
+    def measure(self) -> float:
+        return (self.run(BASE_STEPS + self.extra) - self.run(BASE_STEPS)) / self.extra
 
 
-class Floor:
+class Repeated:
+    """A contender timed by calling its ``step`` ``inner`` times."""
+
+    inner = 1
+
+    def calibrate(self, step_estimate: float) -> None:
+        self.inner = max(1, int(SPAN / max(step_estimate, 1e-6)))
+
+    def measure(self) -> float:
+        return _time(self.step, self.inner)
+
+
+class Floor(Repeated):
     def __init__(self, depth, width, batch, dtype):
         rng = np.random.default_rng(0)
         self.Ws = [rng.normal(size=(width, width)).astype(dtype) for _ in range(depth)]
@@ -85,7 +99,7 @@ class Floor:
             d @ W.T
 
 
-class Torch:
+class Torch(Repeated):
     def __init__(self, depth, width, batch, dtype):
         import torch
 
@@ -143,9 +157,13 @@ def main() -> None:
                           "floor": Floor(depth, width, batch, dtype)}
             if have_torch:
                 contenders["torch"] = Torch(depth, width, batch, dtype)
-            inner = max(1, int(0.02 / max(_time(contenders["gradlab"].step, 1), 1e-6)))
-            for c in contenders.values():  # warm-up: caches, allocator, BLAS threads
-                _time(c.step, inner)
+            # gradlab's step, roughly, sets how many steps every contender times; the first run pays for caches
+            loop = contenders["gradlab"]
+            loop.run(BASE_STEPS)
+            estimate = (loop.run(BASE_STEPS + 20) - loop.run(BASE_STEPS)) / 20
+            for c in contenders.values():
+                c.calibrate(estimate)
+                c.measure()  # warm-up: caches, allocator, BLAS threads
             times = {k: [] for k in contenders}
             names = list(contenders)
             for r in range(args.repeats):
@@ -153,7 +171,7 @@ def main() -> None:
                 # stopped spinning: no contender always runs in the wake of the same neighbour
                 for k in names[r % len(names):] + names[:r % len(names)]:
                     time.sleep(PAUSE)
-                    times[k].append(_time(contenders[k].step, inner))
+                    times[k].append(contenders[k].measure())
             med = {k: statistics.median(v) for k, v in times.items()}
             row = {"depth": depth, "width": width, "batch": batch, "dtype": np.dtype(dtype).name,
                    **{f"{k}_ms": 1e3 * v for k, v in med.items()},

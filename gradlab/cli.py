@@ -117,6 +117,8 @@ def run(
     plots: Annotated[bool, typer.Option(help="Write PNG plots into the run directory.")] = True,
 ):
     """Run one experiment: train, print the per-layer gradient table and verdict, write a results directory."""
+    from dataclasses import replace
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .config import load_config
@@ -130,8 +132,7 @@ def run(
         task = progress.add_task(cfg.name, total=None)
         result = run_experiment(cfg, on_step=lambda step, total: progress.update(task, completed=step + 1,
                                                                                    total=total + 1))
-    save_run(result, output)
-    _show(result, plots)
+    _show(replace(result, run_dir=save_run(result, output)), plots)
 
 
 @app.command()

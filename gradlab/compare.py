@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ResultsError, UsageError
-from .grid import label_of
+from .grid import point_key
 
 RUN_METRICS = {"‖∇W‖ @0": ("grad_W", 0), "‖∇W‖ @end": ("grad_W", None),
                "‖∂L/∂h‖ @0": ("signal", 0), "‖∂L/∂h‖ @end": ("signal", None)}
@@ -72,19 +72,12 @@ def _run_side(path: Path) -> Side:
     return Side("run", result.config.name, path, (f"{result.n_layers} layers",), values, verdicts, result)
 
 
-def point_label(row: dict, axes: list[str]) -> str:
-    """``depth=12 activation+init=relu+he_normal``: the grid point, with section prefixes dropped."""
-    from .reporters.sweep_table import axis_title
-
-    return " ".join(f"{axis_title(a)}={label_of(row[a])}" for a in axes)
-
-
 def _sweep_side(path: Path) -> Side:
     from .sweep import load_sweep
 
     summary = load_sweep(path)
     axes = summary.axis_names
-    keys = [point_label(r, axes) for r in summary.rows]
+    keys = [point_key(r, axes) for r in summary.rows]
     values = {metric: {k: float(r[col]) for k, r in zip(keys, summary.rows)} for metric, col in SWEEP_METRICS.items()}
     verdicts = {k: (r["verdict"] or r["status"]) + ("" if r["status"] in ("completed", "") else f" ({r['status']})")
                 for k, r in zip(keys, summary.rows)}

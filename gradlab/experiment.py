@@ -202,6 +202,7 @@ def summarize(result: RunResult, status: str, bad_step, bad_layer, total: int, m
         "status": status,
         "verdict": init["verdict"],
         "message": init["message"],
+        "verdict_evidence": init["evidence"],
         "diverged_step": bad_step,
         "diverged_layer": bad_layer,
         "log10_ratio_grad_W_init": init["log10_ratio_grad_W"],

@@ -203,6 +203,17 @@ def check_size(axes: list[Axis]) -> int:
     return size
 
 
+def point_key(point: dict[str, Any], axis_names: list[str]) -> str:
+    """A grid point (``{axis name: value}``) as the key that sweeps are matched on, e.g. ``depth=12
+    activation+init=relu+he_normal``: each axis's last path segments and its value as typed.
+
+    Built here and not from a reporter's column titles, so that a cosmetic change to a table cannot break
+    the match against a committed baseline.
+    """
+    return " ".join(f"{'+'.join(k.rsplit('.', 1)[-1] for k in name.split('+'))}={label_of(point[name])}"
+                    for name in axis_names)
+
+
 def expand(axes: list[Axis]) -> list[dict[str, Any]]:
     """The cartesian product as a list of ``{key.path: value}``, first axis slowest."""
     check_size(axes)

@@ -182,6 +182,13 @@ def log10_ratio(first: float, last: float) -> float:
 VERDICTS = ("vanishing", "healthy", "exploding", "undetermined")
 
 
+def deciding_measure(ratios: dict[str, float]) -> str | None:
+    """Of ``{"grad_W": log10 ratio, "signal": log10 ratio}``, the measure whose finite ratio is further from
+    0 (``grad_W`` on a tie), or None when neither is finite: the one a verdict is read from."""
+    finite = {k: v for k, v in ratios.items() if not math.isnan(v)}
+    return max(finite, key=lambda k: abs(finite[k])) if finite else None
+
+
 def verdict(grad_W: np.ndarray, signal: np.ndarray, vanishing: float = -2.0, exploding: float = 2.0,
             floor: float = 1e-6, overflow: str | None = None, cause: str | None = None) -> dict:
     """Classify a per-layer profile (index 0 = layer 1, the last = the output layer) from finite evidence only.
@@ -198,11 +205,13 @@ def verdict(grad_W: np.ndarray, signal: np.ndarray, vanishing: float = -2.0, exp
     never given without a finite ratio to back it.
     ``floor_depth`` counts the layers below the output at which the signal first drops under ``floor``
     times the output layer's, or None.
+    ``evidence`` names the measure whose ratio is read (``"grad_W"`` or ``"signal"``; None without a finite
+    one), so that a reader shows the number the verdict came from without re-deriving the rule.
     """
-    evidence = {"grad_W": log10_ratio(grad_W[0], grad_W[-1]), "signal": log10_ratio(signal[0], signal[-1])}
-    finite = {k: v for k, v in evidence.items() if not math.isnan(v)}
-    key = max(finite, key=lambda k: abs(finite[k])) if finite else "grad_W"
-    r = finite.get(key, math.nan)
+    ratios = {"grad_W": log10_ratio(grad_W[0], grad_W[-1]), "signal": log10_ratio(signal[0], signal[-1])}
+    evidence = deciding_measure(ratios)
+    key = evidence or "grad_W"
+    r = ratios[key] if evidence else math.nan
     what = {"grad_W": "first-layer ‖∇W‖", "signal": "first-layer ‖∂L/∂h‖"}[key]
     if math.isnan(r) or (overflow and r <= exploding):
         # an overflow below a finite level ratio: the ratio was read off values the overflow left behind
@@ -222,5 +231,5 @@ def verdict(grad_W: np.ndarray, signal: np.ndarray, vanishing: float = -2.0, exp
     if out_signal > 0 and math.isfinite(out_signal):
         below = np.nonzero(signal[::-1] < floor * out_signal)[0]
         floor_depth = int(below[0]) if below.size else None
-    return {"verdict": label, "message": message, "log10_ratio_grad_W": evidence["grad_W"],
-            "log10_ratio_signal": evidence["signal"], "floor_depth": floor_depth}
+    return {"verdict": label, "message": message, "evidence": evidence, "log10_ratio_grad_W": ratios["grad_W"],
+            "log10_ratio_signal": ratios["signal"], "floor_depth": floor_depth}

@@ -150,7 +150,7 @@ def config_yaml(config: ExperimentConfig) -> str:
     return yaml.dump(config.model_dump(mode="json"), Dumper=_DUMPER, sort_keys=False)
 
 
-def _write_files(result: RunResult, folder: Path, run_id: str) -> dict:
+def _write_files(result: RunResult, folder: Path, run_id: str) -> None:
     """The run's files, in a staging folder no reader looks at: the rename of the folder is the atomic step."""
     summary = dict(result.summary, run_id=run_id)
     _write_synced(folder / "config.yaml", config_yaml(result.config))
@@ -158,7 +158,6 @@ def _write_files(result: RunResult, folder: Path, run_id: str) -> dict:
     _write_synced(folder / "layers.csv", csv_text(result.layers))
     (folder / "plots").mkdir(exist_ok=True)
     _write_synced(folder / "summary.json", json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
-    return summary
 
 
 def write_run(result: RunResult, run_dir: str | Path) -> Path:
@@ -166,6 +165,7 @@ def write_run(result: RunResult, run_dir: str | Path) -> Path:
 
     Raises FileExistsError if ``run_dir`` exists: a finished run is never overwritten. Any other failure
     (a full disk, a read-only folder) is a FaultError naming ``run_dir``, and leaves nothing behind.
+    ``result`` is left as it was: the run directory returned is what the next stage reads.
     """
     run_dir = Path(run_dir)
     make_dir(run_dir.parent)
@@ -175,7 +175,7 @@ def write_run(result: RunResult, run_dir: str | Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)  # left by a process of the same id that was killed mid-write
     try:
         staging.mkdir()
-        summary = _write_files(result, staging, run_dir.name)
+        _write_files(result, staging, run_dir.name)
         os.rename(staging, run_dir)  # fails when run_dir exists and is not empty, as every run is
     except OSError as exc:
         if run_dir.exists():  # taken meanwhile, perhaps by another process
@@ -183,7 +183,6 @@ def write_run(result: RunResult, run_dir: str | Path) -> Path:
         raise io_fault("write", run_dir, exc) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    result.summary, result.run_dir = summary, run_dir
     return run_dir
 
 

@@ -28,7 +28,7 @@ from .errors import ConfigError, FaultError, GradlabError, ResultsError, UsageEr
 from .executors import execute, stop_now
 from .experiment import RunResult
 from .grid import MAX_VALUES, Axis, check_size, expand, label_of, make_axis, merge_axes
-from .recorder import log10_ratio
+from .recorder import deciding_measure, log10_ratio
 from .results import (atomic_write, config_hash, corrupt, csv_text, io_faults, load_run, load_yaml, make_dir,
                       problems, read_csv, read_json, write_run)
 
@@ -49,10 +49,12 @@ DEFAULT_AXES: dict[str, Any] = {
     "model.activation+model.init": [["sigmoid", "xavier_normal"], ["relu", "he_normal"]],
 }
 
-SUMMARY_COLUMNS = ("run", "status", "verdict", "verdict_final", "log10_ratio_grad_W_init",
+SUMMARY_COLUMNS = ("run", "status", "verdict", "verdict_final", "verdict_evidence", "log10_ratio_grad_W_init",
                    "log10_ratio_grad_W_final", "log10_ratio_signal_init", "log10_ratio_signal_final",
                    "final_loss", "final_train_acc", "final_test_acc", "diverged_step",
                    "sigma_w2", "sigma_b2", "chi1", "predicted_factor", "measured_factor", "wall_time_s", "error")
+# newer than some committed tables (results/reference): filled in from the other columns where missing
+LATER_COLUMNS = ("verdict_evidence",)
 THEORY_COLUMNS = ("sigma_w2", "sigma_b2", "chi1", "predicted_factor", "measured_factor")  # from summary["theory"]
 PROFILE_COLUMNS = ("run", "layer", "grad_W_init", "grad_W_final", "signal_init", "signal_final")
 
@@ -389,7 +391,7 @@ def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
         key = run_key(config)
         row: dict[str, Any] = dict(point)
         row.update({c: math.nan for c in SUMMARY_COLUMNS})
-        row.update(run=key, error="", diverged_step=math.nan)
+        row.update(run=key, error="", diverged_step=math.nan, verdict_evidence="")
         run_dir, failure = folder / "runs" / key, folder / "failed" / f"{key}.json"
         result, broken = _finished(run_dir)
         if result is not None:
@@ -401,6 +403,7 @@ def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
                 for when, step in (("init", 0), ("final", None)):
                     p = result.profile(col, step)
                     row[f"log10_ratio_{col}_{when}"] = log10_ratio(p[0], p[-1])
+            row["verdict_evidence"] = (s["verdict_evidence"] or "") if "verdict_evidence" in s else _evidence(row)
             for layer, values in enumerate(zip(result.profile("grad_W", 0), result.profile("grad_W"),
                                                result.profile("signal", 0), result.profile("signal")), 1):
                 profiles.append({**point, "run": key, "layer": layer,
@@ -450,7 +453,13 @@ def write_tables(summary: SweepSummary) -> None:
                      else ",".join(columns) + "\n")
 
 
-TEXT_COLUMNS = {"run", "status", "verdict", "verdict_final", "error"}
+TEXT_COLUMNS = {"run", "status", "verdict", "verdict_final", "verdict_evidence", "error"}
+
+
+def _evidence(row: dict) -> str:
+    """The measure that decided a row's verdict, for results written before the recorder kept it: the
+    recorder's own rule, on the step-0 ratios; blank where neither is finite."""
+    return deciding_measure({m: row[f"log10_ratio_{m}_init"] for m in ("grad_W", "signal")}) or ""
 
 
 def _cell(axis: Optional[Axis], column: str, text: str):
@@ -483,7 +492,10 @@ def load_sweep(folder: Path) -> SweepSummary:
     sweep = load_spec(folder)
     if not (folder / "summary.csv").is_file():
         raise ResultsError(f"{folder}: neither run directories nor a summary.csv; run the sweep first")
-    rows = _read_table(folder / "summary.csv", sweep.axes, SUMMARY_COLUMNS)
+    required = tuple(c for c in SUMMARY_COLUMNS if c not in LATER_COLUMNS)
+    rows = _read_table(folder / "summary.csv", sweep.axes, required)
+    for row in rows:
+        row.setdefault("verdict_evidence", _evidence(row))
     if len(rows) != len(sweep.labelled_points()):
         raise corrupt(folder / "summary.csv", f"{len(rows)} rows for the {len(sweep.labelled_points())} grid points "
                                               f"of {SPEC_FILE}")

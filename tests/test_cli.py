@@ -5,13 +5,14 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
+import typer
+from conftest import cli
 
 from gradlab import __version__
 from gradlab.cli import app
 
-runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120", "TERM": "dumb"})
-COMMANDS = ["run", "report", "sweep", "theory", "phase", "list", "schema"]
+invoke = cli(columns=120)
+COMMANDS = sorted(typer.main.get_command(app).commands)  # from the app itself: a new command is tested at once
 
 TINY = """\
 name: tiny
@@ -33,10 +34,6 @@ def tiny(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
     return path
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_version():

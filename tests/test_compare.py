@@ -4,12 +4,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
-from gradlab.cli import app
 from gradlab.compare import compare, load_side
 
-runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "160", "TERM": "dumb"})
+invoke = cli(columns=160)
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference"
 
@@ -20,10 +19,6 @@ data: {{n_samples: 96}}
 train: {{steps: 4}}
 record: {{every: 2}}
 """
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def run_dir(tmp_path, name="tiny", init="xavier_normal", out="runs", depth=None):

@@ -9,21 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
-from gradlab.cli import app
 from gradlab.config import build_config
 from gradlab.experiment import run_experiment
 from gradlab.grid import make_axis
 from gradlab.results import load_run, save_run
 from gradlab.sweep import collect, load_spec, make_sweep, run_sweep, sweep_dir
 
-runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "400", "TERM": "dumb"})  # wide: no path is wrapped
+invoke = cli(columns=400)  # wide: no path is wrapped
 FAST = ("train.steps=4", "record.every=2", "data.n_samples=64", "model.width=8")
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def assert_fault(result, name: str):

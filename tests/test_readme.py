@@ -4,11 +4,13 @@ import re
 from pathlib import Path
 
 import pytest
+import typer
 from pydantic import BaseModel
 
+from gradlab.cli import app
 from gradlab.config import ExperimentConfig, load_config
 from gradlab.experiment import run_experiment
-from gradlab.registry import REGISTRIES
+from gradlab.registry import REGISTRIES, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -37,9 +39,21 @@ def test_config_reference_lists_exactly_the_fields():
 
 @pytest.mark.parametrize("registry", REGISTRIES)
 def test_every_registry_entry_is_documented(registry):
-    _, entries = REGISTRIES[registry]
-    for key in entries:
-        assert f"`{key}`" in README, f"{registry} entry {key!r} is missing from the README"
+    """In the README's Registries section, under its config field, and with a docstring for `gradlab list`."""
+    field, entries = REGISTRIES[registry]
+    documented = section("Registries")
+    assert f"(`{field}`)" in documented, f"the {registry} ({field}) are missing from the README's Registries"
+    for key, _, doc in describe(entries):
+        assert f"`{key}`" in documented, f"{registry} entry {key!r} is missing from the README's Registries"
+        assert doc, f"{registry} entry {key!r} has no docstring for gradlab list to show"
+
+
+def test_the_commands_table_lists_every_command_and_every_registry():
+    rows = [row[0] for row in table_rows(section("Commands"))]
+    documented = {row.strip("`").split()[1] for row in rows if row.startswith("`gradlab ")}
+    assert documented - {"--version"} == set(typer.main.get_command(app).commands)  # from the app itself
+    (listed,) = re.findall(r"`gradlab list \[(.*?)\]`", section("Commands"))
+    assert listed.split("\\|") == list(REGISTRIES)
 
 
 def test_ci_runs_the_readme_test_command():

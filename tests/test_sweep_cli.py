@@ -10,11 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
-from gradlab.cli import app
-
-runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb"})
+invoke = cli(columns=100)
 FAST = ["--set", "train.steps=5", "--set", "record.every=5", "--set", "data.n_samples=128"]
 
 CONFIG = """\
@@ -24,10 +22,6 @@ data: {n_samples: 128}
 train: {steps: 5}
 record: {every: 5}
 """
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def rows(path: Path, drop=("wall_time_s",)):

@@ -3,16 +3,10 @@
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli
 
-from gradlab.cli import app
-
-runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120", "TERM": "dumb"})
+invoke = cli(columns=120)
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.mark.parametrize("args, says", [

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group
@@ -11,8 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..grid import label_of
-from ..sweep import SweepSummary
 from .table import VERDICT_STYLE
+
+if TYPE_CHECKING:  # a reporter draws the summary it is given: importing the sweep machinery would cost, not help
+    from ..sweep import SweepSummary
 
 STATUS_STYLE = {"diverged": "bold magenta", "failed": "bold red", "pending": "dim"}
 SHORT_AXIS = {"model.depth": "depth", "model.activation+model.init": "activation+init"}
@@ -58,9 +61,9 @@ def _fmt(v: float, spec: str = "+.1f") -> str:
 
 
 def evidence(row: dict) -> float:
-    """The log10 first/last ratio that decided the verdict: of ‖∇W‖ or of ‖∂L/∂h‖, whichever is further from 0."""
-    ratios = [r for r in (row["log10_ratio_grad_W_init"], row["log10_ratio_signal_init"]) if not math.isnan(r)]
-    return max(ratios, key=abs) if ratios else math.nan
+    """The step-0 log10 first/last ratio that decided the verdict, of ‖∇W‖ or of ‖∂L/∂h‖, as the run recorded."""
+    measure = row["verdict_evidence"]
+    return row[f"log10_ratio_{measure}_init"] if measure in ("grad_W", "signal") else math.nan
 
 
 def _ends(rows: list[dict]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich import box
@@ -10,7 +11,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..experiment import RunResult
+if TYPE_CHECKING:  # a reporter draws the result it is given: importing the training loop would cost, not help
+    from ..experiment import RunResult
 
 VERDICT_STYLE = {"vanishing": "bold cyan", "exploding": "bold red", "healthy": "bold green",
                  "undetermined": "bold yellow"}
