@@ -321,8 +321,9 @@ def phase(
 
         raise UsageError(f"unknown activation {activation!r}{did_you_mean(activation, REGISTRIES['activations'][1])}; "
                          f"see gradlab list activations")
-    from .reporters.phase import DEFAULT_SIGMA_B2, DEFAULT_SIGMA_W2, write_phase
+    from .reporters.phase import write_phase
     from .sweep import load_spec, load_sweep
+    from .theory import phase_map
 
     if output.is_dir():
         raise UsageError(f"--output {output}: is a directory; pass the path of the PNG to write, "
@@ -334,7 +335,7 @@ def phase(
         if swept != activation:
             raise UsageError(f"{sweep_dir} sweeps {swept}, not {activation}: pass --activation {swept}")
         points = [r for r in load_sweep(sweep_dir).rows if r.get("status") in ("completed", "diverged")]
-    path = write_phase(output, activation, {}, DEFAULT_SIGMA_W2, DEFAULT_SIGMA_B2, points)
+    path = write_phase(output, phase_map(activation), points)
     _say(f"phase diagram: {path}")
 
 

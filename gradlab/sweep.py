@@ -347,6 +347,14 @@ class SweepSummary:
     def group_axes(self) -> list[str]:
         return [n for n in self.axis_names if n != self.x_axis]
 
+    @property
+    def record(self):
+        """The base config's ``record`` section (verdict thresholds, floor), as saved in the folder's sweep.yaml;
+        the defaults where there is none, or its base predates a field."""
+        spec = self.folder / SPEC_FILE if self.folder is not None else None
+        base = (load_yaml(spec).get("base") or {}) if spec is not None and spec.is_file() else {}
+        return ExperimentConfig(record=base.get("record") or {}).record
+
 
 def _axis_value(axis: Axis, combo: tuple) -> Any:
     return combo[0] if len(axis.keys) == 1 else "+".join(label_of(v) for v in combo)

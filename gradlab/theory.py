@@ -214,6 +214,46 @@ def critical_line(act: Activation, sigma_b2_values, bias: float = 0.0) -> np.nda
     return np.array([critical_sigma_w2(act, float(sb2), bias) for sb2 in np.atleast_1d(sigma_b2_values)])
 
 
+# A range that shows the critical line of tanh, relu, leaky_relu, elu, selu and gelu (σ_w² about 0.5 to 4).
+PHASE_SIGMA_W2 = np.linspace(0.05, 4.0, 80)
+PHASE_SIGMA_B2 = np.linspace(0.0, 0.5, 60)
+LINE_POINTS = 100  # σ_b² values on the critical line, evenly spaced (and 25 more near the bottom edge)
+
+
+@dataclass
+class PhaseMap:
+    """The order/chaos phase diagram of an activation: χ₁ over a (σ_w², σ_b²) grid and the critical line.
+
+    ``chi1[i, j]`` is χ₁ at ``sigma_b2[i]``, ``sigma_w2[j]`` (both ascending, shapes (n_b,) and (n_w,)). The
+    critical line is σ_w² = ``line_sigma_w2`` at each ``line_sigma_b2`` (NaN where χ₁ = 1 has no solution),
+    from ``critical_sigma_w2``, which is exact: a contour of the grid would creep, since near the line the
+    length map converges only like a power of the depth.
+    """
+
+    activation: str
+    params: dict
+    bias: float
+    sigma_w2: np.ndarray
+    sigma_b2: np.ndarray
+    chi1: np.ndarray
+    line_sigma_b2: np.ndarray
+    line_sigma_w2: np.ndarray
+
+
+def phase_map(name: str, params: Optional[dict] = None, sigma_w2=PHASE_SIGMA_W2, sigma_b2=PHASE_SIGMA_B2,
+              bias: float = 0.0) -> PhaseMap:
+    """The phase map of the registry activation ``name`` over the σ_w² and σ_b² values given (any order,
+    repeats dropped), with biases of mean ``bias``."""
+    params = dict(params or {})
+    act = activation(name, **params)
+    sw2, sb2 = np.unique(np.asarray(sigma_w2, dtype=float)), np.unique(np.asarray(sigma_b2, dtype=float))
+    # σ_w² on the line rises steeply off σ_b² = 0 (tanh: from 1 to 1.4 by σ_b² = 0.01): sample densely there
+    lo, hi = sb2[0], sb2[-1]
+    line = np.unique(np.concatenate([np.linspace(lo, hi, LINE_POINTS), lo + (hi - lo) * np.geomspace(1e-5, 0.1, 25)]))
+    return PhaseMap(name, params, bias, sw2, sb2, chi1_grid(act, sw2[None, :], sb2[:, None], bias),
+                    line, critical_line(act, line, bias))
+
+
 def batchnorm_rate(act: Activation) -> float:
     """Per-layer factor of ‖∂L/∂h‖² with BatchNorm before the activation, in the wide, large-batch limit:
     E[φ′(z)²] / Var[φ(z)], z ~ N(0, 1) (Yang et al. 2019). π/(π−1) ≈ 1.467 for ReLU, 1 for linear; any σ_w

@@ -16,6 +16,11 @@ SB2 = np.linspace(0.0, 0.3, 8)
 CRITICAL = "χ₁ = 1 (edge of chaos)"
 
 
+def drawn(name: str, params: dict | None = None, points=None, bias: float = 0.0):
+    """The phase diagram of ``name`` on the small grid."""
+    return phase.fig_phase(theory.phase_map(name, params, SW2, SB2, bias), points)
+
+
 def texts(fig) -> str:
     from matplotlib.text import Text
 
@@ -34,15 +39,15 @@ def scattered(fig) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tanh_fig():
-    return phase.fig_phase("tanh", {}, SW2, SB2)
+    return drawn("tanh")
 
 
 def test_writes_a_valid_png_byte_identical_twice(tmp_path):
     points = [{"sigma_w2": 1.0, "sigma_b2": 0.0, "measured_factor": 0.9}]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a = phase.write_phase(tmp_path / "a" / "phase.png", "tanh", {}, SW2, SB2, points)
-    b = phase.write_phase(tmp_path / "b.png", "tanh", {}, SW2, SB2, points)
+        a = phase.write_phase(tmp_path / "a" / "phase.png", theory.phase_map("tanh", {}, SW2, SB2), points)
+    b = phase.write_phase(tmp_path / "b.png", theory.phase_map("tanh", {}, SW2, SB2), points)
     data = a.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data.endswith(b"IEND\xaeB`\x82")
     assert 20_000 < len(data) < 3_000_000
@@ -83,7 +88,7 @@ def test_measured_points_are_drawn_and_the_unusable_ones_counted():
         {"sigma_w2": None, "sigma_b2": 0.0, "measured_factor": 0.5},
         {"sigma_w2": 9.0, "sigma_b2": 0.0, "measured_factor": 2.0},  # beyond the grid
     ]
-    fig = phase.fig_phase("tanh", {}, SW2, SB2, points)
+    fig = drawn("tanh", points=points)
     np.testing.assert_allclose(scattered(fig), [[0.64, 0.0], [2.25, 0.09]])
     dots = fig.axes[0].collections[1]
     np.testing.assert_allclose(dots.get_array(), np.log10([0.62, 1.07]))
@@ -99,13 +104,13 @@ def test_no_points_no_scatter(tanh_fig):
 
 
 def test_relu_critical_line_is_he_init():
-    fig = phase.fig_phase("relu", {}, SW2, SB2)
+    fig = drawn("relu")
     (line,) = critical_lines(fig)
     np.testing.assert_allclose(line.get_xdata(), 2.0, atol=1e-6)
 
 
 def test_sigmoid_says_where_its_critical_line_lies():
-    fig = phase.fig_phase("sigmoid", {}, SW2, SB2)
+    fig = drawn("sigmoid")
     assert not critical_lines(fig)
     text = texts(fig)
     critical = theory.critical_sigma_w2(theory.activation("sigmoid"))
@@ -114,17 +119,11 @@ def test_sigmoid_says_where_its_critical_line_lies():
 
 
 def test_activation_parameters_and_bias_reach_the_theory():
-    fig = phase.fig_phase("leaky_relu", {"slope": 0.5}, SW2, SB2, bias=0.1)
+    fig = drawn("leaky_relu", {"slope": 0.5}, bias=0.1)
     (line,) = critical_lines(fig)
     np.testing.assert_allclose(line.get_xdata(), 2 / (1 + 0.5**2), rtol=1e-6)  # χ₁ = σ_w² (1 + a²) / 2
     text = texts(fig)
     assert "leaky_relu(slope=0.5)" in text and "bias mean b = 0.1" in text
-
-
-def test_default_grid_covers_the_common_edges():
-    assert phase.DEFAULT_SIGMA_W2.ndim == phase.DEFAULT_SIGMA_B2.ndim == 1
-    assert phase.DEFAULT_SIGMA_W2[0] < 1.0 and phase.DEFAULT_SIGMA_W2[-1] > 2.0  # tanh's and relu's edges
-    assert phase.DEFAULT_SIGMA_B2[0] == 0.0
 
 
 @pytest.mark.parametrize("extent", [np.log10(2.0), 0.9, 1.53, 2.6, 12.0])

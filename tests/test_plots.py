@@ -12,6 +12,7 @@ import pytest
 from gradlab.config import build_config
 from gradlab.experiment import run_experiment
 from gradlab.reporters import plots
+from gradlab.reporters.figure import png_bytes
 
 NAMES = ["grad_profile.png", "grad_heatmap.png", "training.png", "activations.png"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -113,6 +114,15 @@ def test_grad_profile_draws_every_recorded_step_on_log_axes(sigmoid):
     assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
 
 
+def test_grad_profile_draws_the_runs_own_verdict_thresholds():
+    r = tiny({"depth": 8, "activation": "sigmoid"}, record={"every": 4, "vanishing": -1.0, "exploding": 0.5})
+    ax_w = plots.fig_grad_profile(r).axes[0]
+    out0 = r.profile("grad_W", 0)[-1]
+    drawn = [line.get_ydata()[0] for line in ax_w.get_lines() if line.get_linestyle() == "--"]
+    np.testing.assert_allclose(drawn[0], out0 * 10**-1.0)  # the upper line is off this vanishing panel
+    assert "$10^{-1}$ and $10^{+0.5}$" in texts(ax_w.figure)
+
+
 def test_heatmap_uses_real_steps_and_labels_its_colour_bar(sigmoid):
     fig = plots.fig_grad_heatmap(sigmoid)
     ax = fig.axes[0]
@@ -185,13 +195,6 @@ def test_a_single_recorded_step_plots(tmp_path):
     assert len(write_quietly(r, tmp_path)) == 4
 
 
-@pytest.mark.parametrize("n", [1, 2, 5, 12, 13, 21, 31, 101, 1001])
-def test_layer_ticks_always_show_the_first_and_the_output_layer(n):
-    ticks = plots.layer_ticks(n)
-    assert ticks[0] == 1 and ticks[-1] == n
-    assert ticks == sorted(set(ticks)) and len(ticks) <= 13
-
-
 def test_importing_plots_does_not_import_matplotlib():
     code = "import gradlab.reporters.plots, sys; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -228,7 +231,7 @@ def tanh():
 def render_quietly(fig) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        return plots.png_bytes(fig)
+        return png_bytes(fig)
 
 
 def signal_axes(fig):
@@ -334,15 +337,6 @@ def test_a_prediction_far_off_the_data_does_not_squash_it(tanh):
     decades = np.log10(data.max()) - np.log10(data.min())
     assert np.log10(data.min()) - np.log10(bottom) < max(plots.REACH_DECADES, decades / 4) + 0.5
     np.testing.assert_allclose(predictions(ax.figure)[0].get_ydata()[-1], r.profile("signal", 0)[-1])
-
-
-@pytest.mark.parametrize("labels, width, expected", [
-    (["step 0 (init)", "step 8 (last)"], 13, 2),
-    (["a" * 100, "b" * 100, "c" * 100], 13, 1),
-    (["x"] * 9, 13, 4),
-])
-def test_legend_columns_fit_the_width(labels, width, expected):
-    assert plots.legend_columns(labels, width, 8) == expected
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])

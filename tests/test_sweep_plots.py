@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import yaml
 
 from gradlab.grid import make_axis
 from gradlab.reporters import sweep_plots
@@ -154,6 +155,20 @@ def test_many_groups_list_twelve_and_say_how_many_more(tmp_path):
     labels = [t.get_text() for t in legend.get_texts()]
     assert labels[:2] == ["seed 0", "seed 1"] and "(+3 more groups, not listed)" in labels
     assert_pngs(write_quietly(summary, tmp_path), tmp_path)
+
+
+@pytest.mark.parametrize("record, expected", [
+    ({"every": 5, "vanishing": -1.0, "exploding": 3.0}, (-1.0, 3.0)),
+    (None, (-2.0, 2.0)),  # a spec whose base predates the thresholds: the defaults
+])
+def test_ratio_lines_are_the_sweeps_own_verdict_thresholds(tmp_path, record, expected):
+    summary = hand_summary([make_axis("model.depth", "2,4")])
+    summary.folder = tmp_path
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({"base": {"record": record} if record else {"name": "x"}}))
+    ax = sweep_plots.fig_ratio(summary).axes[0]
+    dotted = [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"]
+    np.testing.assert_allclose(dotted, [10.0 ** t for t in expected])
+    assert f"$10^{{{expected[0]:+g}}}$ and $10^{{{expected[1]:+g}}}$" in texts(ax.figure)
 
 
 def test_group_labels_read_as_words():

@@ -77,6 +77,24 @@ def test_the_critical_line_passes_through_its_fixed_point():
     assert T.critical_sigma_w2(T.activation("relu"), 0.3) == pytest.approx(2.0, abs=1e-9)
 
 
+def test_a_phase_map_holds_the_grid_and_the_exact_critical_line():
+    pm = T.phase_map("leaky_relu", {"slope": 0.5}, [3.0, 1.0, 2.0, 1.0], [0.2, 0.0], bias=0.1)
+    np.testing.assert_array_equal(pm.sigma_w2, [1.0, 2.0, 3.0])  # sorted, repeats dropped
+    np.testing.assert_array_equal(pm.sigma_b2, [0.0, 0.2])
+    act = T.activation("leaky_relu", slope=0.5)
+    np.testing.assert_allclose(pm.chi1, T.chi1_grid(act, pm.sigma_w2[None, :], pm.sigma_b2[:, None], 0.1))
+    assert pm.chi1.shape == (2, 3) and (pm.activation, pm.params, pm.bias) == ("leaky_relu", {"slope": 0.5}, 0.1)
+    b = pm.line_sigma_b2
+    assert b[0] == 0.0 and b[-1] == 0.2 and np.all(np.diff(b) > 0) and b[1] < 1e-5 * 0.2 * 1.01  # dense at 0
+    np.testing.assert_allclose(pm.line_sigma_w2, 2 / (1 + 0.5**2), rtol=1e-6)  # χ₁ = σ_w² (1 + a²) / 2
+
+
+def test_the_default_phase_grid_covers_the_common_edges():
+    assert T.PHASE_SIGMA_W2.ndim == T.PHASE_SIGMA_B2.ndim == 1
+    assert T.PHASE_SIGMA_W2[0] < 1.0 and T.PHASE_SIGMA_W2[-1] > 2.0  # tanh's and relu's edges
+    assert T.PHASE_SIGMA_B2[0] == 0.0
+
+
 @pytest.mark.parametrize("name", DETERMINISTIC)
 def test_quadrature_matches_an_independent_integration(name):
     quad = pytest.importorskip("scipy.integrate").quad

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..grid import label_of
-from .plots import _figure, write_figures
+from .figure import figure, write_figures
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,7 +36,7 @@ def _label(side: "Side", i: int) -> str:
 
 def fig_runs(sides: list["Side"]) -> "Figure":
     """‖∂L/∂W‖ per layer at step 0 and at the end, a colour per run."""
-    fig = _figure(12, 5)
+    fig = figure(12, 5)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, (title, step) in zip(axes, (("at step 0 (init)", 0), ("at the end of training", None))):
         for i, (side, color) in enumerate(zip(sides, _colors(len(sides)))):
@@ -55,7 +55,7 @@ def fig_runs(sides: list["Side"]) -> "Figure":
 
 def fig_sweeps(sides: list["Side"]) -> "Figure":
     """The first/last ‖∂L/∂W‖ ratio against the sweep's x axis, a colour per sweep, a line style per group."""
-    fig = _figure(12, 5)
+    fig = figure(12, 5)
     axes = fig.subplots(1, 2, sharey=True)
     x_name = sides[0].data.x_axis
     for ax, (title, col) in zip(axes, (("at step 0 (init)", "log10_ratio_grad_W_init"),

@@ -4,12 +4,9 @@ and, when given, the per-layer factors a sweep measured.
 χ₁ is the factor by which ‖∂L/∂h‖² changes per layer in a wide, deep MLP at initialization (see ``theory``):
 below 1 (ordered) gradients vanish with depth, above 1 (chaotic) they explode. The map is coloured by log χ₁
 on a diverging scale, white at χ₁ = 1, each side with its own half of the colours (tanh's chaotic side reaches
-only χ₁ ≈ 1.4 and must still read red); the colour bar gives the values. The critical line comes from
-``theory.critical_line``, which is exact, not from contouring the grid (the grid creeps near the line, where
-the length map converges only like a power of the depth).
-
-As in ``plots``: matplotlib is imported inside the functions, the figure lives on its own Agg canvas, and the
-same arguments give byte-identical PNG files.
+only χ₁ ≈ 1.4 and must still read red); the colour bar gives the values. The numbers, the critical line
+included, come computed in a ``theory.PhaseMap``; this module only draws them, with the toolkit in ``figure``
+(lazy matplotlib, own canvas, byte-identical files).
 """
 
 from __future__ import annotations
@@ -20,21 +17,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import theory
-from .plots import _edges, _figure, _note, as_float, colorbar_extend, legend_columns, png_bytes, spec_text
+from .figure import as_float, colorbar_extend, edges, figure, legend_columns, note, png_bytes, spec_text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-# A range that shows the critical line of tanh, relu, leaky_relu, elu, selu and gelu (σ_w² about 0.5 to 4).
-DEFAULT_SIGMA_W2 = np.linspace(0.05, 4.0, 80)
-DEFAULT_SIGMA_B2 = np.linspace(0.0, 0.5, 60)
+    from ..theory import PhaseMap
+
 PHASE_CMAP = "RdBu_r"  # blue: ordered (vanishing), white: χ₁ = 1, red: chaotic (exploding), as in the verdicts
 MASKED_COLOR = "0.8"  # χ₁ = 0 or not finite: no place on a log scale
 CRITICAL_COLOR = "black"
 MIN_LIMIT = math.log10(2.0)  # the colour scale spans at least χ₁ = 1/2 … 2, so a 1.1 stays pale
-LINE_POINTS = 100  # σ_b² values on the critical line, evenly spaced (and 25 more near the bottom edge)
 TEXT_BOX = (0.22, 0.07)  # a region label's size in axes fractions, to keep it off the other phase and the edges
 REGIONS = (("ordered (vanishing)", np.less), ("chaotic (exploding)", np.greater))
 
@@ -85,9 +79,9 @@ def _draw_points(ax: "Axes", points: list[dict] | None, sw2: np.ndarray, sb2: np
         handles.append(Line2D([], [], ls="none", marker="o", ms=7, mfc="0.75", mec="black",
                               label="measured per-layer factor (sweep)"))
         if (~inside).any():
-            handles.append(_note(_count(int((~inside).sum()), "measured point") + " outside this range (not shown)"))
+            handles.append(note(_count(int((~inside).sum()), "measured point") + " outside this range (not shown)"))
     if unmeasured:
-        handles.append(_note(_count(unmeasured, "point") + " without a finite measured factor (not shown)"))
+        handles.append(note(_count(unmeasured, "point") + " without a finite measured factor (not shown)"))
     return handles, measured[inside]
 
 
@@ -125,38 +119,32 @@ def _label_regions(ax: "Axes", sw2: np.ndarray, sb2: np.ndarray, chi1: np.ndarra
                     bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="none", alpha=0.75))
 
 
-def _critical(ax: "Axes", act, sw2: np.ndarray, sb2: np.ndarray, bias: float) -> list:
+def _critical(ax: "Axes", pm: "PhaseMap") -> list:
     """Draw the critical line where it crosses the range; return its legend entry, or a note saying where it
     lies when it stays outside."""
-    # σ_w² rises steeply off σ_b² = 0 (tanh: from 1 to 1.4 by σ_b² = 0.01), so sample densely near the bottom
-    lo, hi = sb2[0], sb2[-1]
-    sb2 = np.unique(np.concatenate([np.linspace(lo, hi, LINE_POINTS), lo + (hi - lo) * np.geomspace(1e-5, 0.1, 25)]))
-    line = theory.critical_line(act, sb2, bias)
+    line, sb2, sw2 = pm.line_sigma_w2, pm.line_sigma_b2, pm.sigma_w2
     finite = np.isfinite(line)
     if np.any(finite & (line >= sw2[0]) & (line <= sw2[-1])):
         drawn, = ax.plot(line[finite], sb2[finite], color=CRITICAL_COLOR, lw=2.0, zorder=3,
                          label="χ₁ = 1 (edge of chaos)")
         return [drawn]
     if not finite.any():
-        return [_note("no critical line (χ₁ = 1) found in this range")]
+        return [note("no critical line (χ₁ = 1) found in this range")]
     ends = [f"σ_w² ≈ {line[i]:.3g} (σ_b² = {sb2[i]:g})" for i in np.flatnonzero(finite)[[0, -1]]]
     side = "<" if np.all(line[finite] > sw2[-1]) else ">"  # the line beyond the right edge: all of it ordered
     where = " to ".join(dict.fromkeys(ends))
-    return [_note(f"χ₁ {side} 1 everywhere in this range: the critical line lies at {where}")]
+    return [note(f"χ₁ {side} 1 everywhere in this range: the critical line lies at {where}")]
 
 
-def fig_phase(activation: str, params: dict, sigma_w2: np.ndarray, sigma_b2: np.ndarray,
-              points: list[dict] | None = None, bias: float = 0.0) -> "Figure":
-    """χ₁ over the σ_w² × σ_b² grid (1-D arrays of the values; x and y), the critical line and the measured
-    points (dicts with ``sigma_w2``, ``sigma_b2``, ``measured_factor``; those without a finite factor are
-    left out and counted in the legend)."""
+def fig_phase(pm: "PhaseMap", points: list[dict] | None = None) -> "Figure":
+    """The phase map ``pm`` (``theory.phase_map``): χ₁ over its σ_w² × σ_b² grid (x and y), the critical line,
+    and the measured points (dicts with ``sigma_w2``, ``sigma_b2``, ``measured_factor``; those without a finite
+    factor are left out and counted in the legend)."""
     from matplotlib import colormaps
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.ticker import FixedLocator, FuncFormatter
 
-    act = theory.activation(activation, **params)
-    sw2, sb2 = np.unique(np.asarray(sigma_w2, dtype=float)), np.unique(np.asarray(sigma_b2, dtype=float))
-    chi1 = theory.chi1_grid(act, sw2[None, :], sb2[:, None], bias)  # (σ_b², σ_w²)
+    sw2, sb2, chi1 = pm.sigma_w2, pm.sigma_b2, pm.chi1
     z = _log_chi(chi1)
     # each side of χ₁ = 1 gets its half of the colours (tanh's chaotic side reaches only 1.36 but must read red)
     low = max(-float(np.nanmin(z, initial=0.0)), MIN_LIMIT)
@@ -164,12 +152,12 @@ def fig_phase(activation: str, params: dict, sigma_w2: np.ndarray, sigma_b2: np.
     norm = TwoSlopeNorm(0.0, -low, high)
     cmap = colormaps[PHASE_CMAP].with_extremes(bad=MASKED_COLOR)
 
-    fig = _figure(10, 6.6)
+    fig = figure(10, 6.6)
     ax = fig.subplots()
-    mesh = ax.pcolormesh(_edges(sw2), _edges(sb2), np.ma.masked_invalid(z), cmap=cmap, norm=norm,
+    mesh = ax.pcolormesh(edges(sw2), edges(sb2), np.ma.masked_invalid(z), cmap=cmap, norm=norm,
                          edgecolors="face", linewidth=0)
     _label_regions(ax, sw2, sb2, chi1)
-    handles = _critical(ax, act, sw2, sb2, bias)
+    handles = _critical(ax, pm)
     marks, shown = _draw_points(ax, points, sw2, sb2, cmap, norm)
     handles += marks
     ax.set_xlim(sw2[0], sw2[-1])
@@ -186,19 +174,18 @@ def fig_phase(activation: str, params: dict, sigma_w2: np.ndarray, sigma_b2: np.
         labels = [h.get_label() for h in handles]
         fig.legend(handles=handles, loc="outside lower center", fontsize=8.5, frameon=False,
                    ncols=legend_columns(labels, fig.get_figwidth(), 8.5))
-    fig.suptitle(f"Order/chaos phase diagram: {spec_text(activation, params)}", fontsize=11.5)
-    bias_text = f", bias mean b = {bias:g}" if bias else ""
+    fig.suptitle(f"Order/chaos phase diagram: {spec_text(pm.activation, pm.params)}", fontsize=11.5)
+    bias_text = f", bias mean b = {pm.bias:g}" if pm.bias else ""
     ax.set_title(f"χ₁ = σ_w² E[φ′(h)²] at the fixed point q* of the length map, h ~ N(b, q*){bias_text}: "
                  "the factor of ‖∂L/∂h‖² per layer in a wide net at init", fontsize=9)
     return fig
 
 
-def write_phase(path: str | Path, activation: str, params: dict, sigma_w2: np.ndarray, sigma_b2: np.ndarray,
-                points: list[dict] | None = None, bias: float = 0.0) -> Path:
+def write_phase(path: str | Path, pm: "PhaseMap", points: list[dict] | None = None) -> Path:
     """``fig_phase`` as a PNG at ``path`` (its folder created if needed), written atomically; returns the path."""
     from ..results import atomic_write, make_dir
 
     path = Path(path)
     make_dir(path.parent)
-    atomic_write(path, png_bytes(fig_phase(activation, params, sigma_w2, sigma_b2, points, bias)))
+    atomic_write(path, png_bytes(fig_phase(pm, points)))
     return path

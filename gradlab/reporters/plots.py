@@ -1,20 +1,17 @@
 """PNG figures of a run: per-layer gradient profiles, a layer × step heat map, training curves, activations.
 
 Each figure has its own function (``fig_grad_profile(result) -> Figure``, ...) so other reporters can reuse
-it; ``write_plots`` renders them all into a directory. matplotlib is imported inside the functions, so
-importing this module stays cheap (``gradlab --help`` never pays for matplotlib). Figures are built as
-``matplotlib.figure.Figure`` on an Agg canvas, never through pyplot: no global figure registry, no leaked
-figures, and no backend switching, so plotting is safe from worker threads.
+it; ``write_plots`` renders them all into a directory, drawn with the toolkit in ``figure`` (lazy matplotlib,
+own canvas, byte-identical files).
 
 Norms span hundreds of decades here (a vanishing sigmoid stack reaches 1e-19 after 30 layers), can be
 exactly 0 (zero init) and can be NaN or infinite (a diverged run). Nothing of that is allowed to crash a
 plot or to vanish silently: zeros are drawn as ▼ on the bottom edge of a log axis, and the legend says
-which steps had non-finite values.
+which steps had non-finite values. The verdict thresholds drawn are the run's own (``config.record``).
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import textwrap
@@ -23,34 +20,21 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .figure import (BAD_COLOR, CMAP, MIN_DECADES, ZERO_COLOR, as_float, color_range, colorbar_extend, edge_handle,
+                     edge_marks, edges, empty, figure, for_log, layer_axis, legend_columns, log_axis, log_cells, note,
+                     spec_text, symlog_axis, write_figures)
+
 if TYPE_CHECKING:  # pragma: no cover - typing only; the reporters never need the engine at import time
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from ..experiment import RunResult
 
-DPI = 110
-CMAP = "viridis"  # sequential and perceptually uniform: later steps are lighter
-STEP0_COLOR = "black"
-ZERO_MARKER = "v"
-BAD_COLOR = "#d62728"  # non-finite cells and the divergence line
-ZERO_COLOR = "white"  # exactly-0 cells in the heat map
-# Identical data must give identical bytes: drop the "Software: Matplotlib x.y" text chunk.
-PNG_METADATA = {"Software": None}
-MIN_DECADES = 2.0  # gradient axes and colour scales span at least this many decades
+STEP0_COLOR = "black"  # later steps take the colour map, lighter as training goes on
+ZERO_NOTE = "exactly 0 (marked at the bottom edge)"
 
 
-# ---------------------------------------------------------------- shared helpers
-
-
-def _figure(width: float, height: float) -> "Figure":
-    """A Figure on its own Agg canvas: no pyplot, so nothing global is created or leaked."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+# ---------------------------------------------------------------- what every run figure shares
 
 
 def _step_cmap():
@@ -59,12 +43,6 @@ def _step_cmap():
     from matplotlib.colors import ListedColormap
 
     return ListedColormap(colormaps[CMAP](np.linspace(0.0, 0.88, 256)), name=f"{CMAP}_steps")
-
-
-def spec_text(name: str, params: dict) -> str:
-    """``relu`` or ``large(scale=1)``: a registry entry with its parameters, as the user wrote it."""
-    text = ", ".join(f"{k}={v:g}" for k, v in params.items())
-    return f"{name}({text})" if text else name
 
 
 def _spec(spec) -> str:
@@ -93,49 +71,10 @@ def _title(fig: "Figure", result: "RunResult", what: str) -> None:
     fig.suptitle("\n".join(lines), fontsize=10.5)
 
 
-def as_float(value) -> float:
-    """A number from a summary or a CSV row; NaN for what is not one (None: summary.json stores NaN and ±inf as
-    null; an empty CSV cell)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _for_log(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(drawable values with NaN where a log axis cannot show them, mask of exact zeros, mask of non-finite)."""
-    v = np.asarray(values, dtype=float)
-    finite = np.isfinite(v)
-    drawable = np.where(finite & (v > 0), v, np.nan)
-    return drawable, finite & (v == 0), ~finite
-
-
 def _step_list(steps) -> str:
     steps = [int(s) for s in steps]
     shown = ", ".join(str(s) for s in steps[:6])
     return shown + (f" … ({len(steps)} steps)" if len(steps) > 6 else "")
-
-
-def _empty(ax: "Axes", text: str, log: bool = False) -> None:
-    """An axis with nothing finite to draw says so, instead of looking broken."""
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4", fontsize=9)
-    if log:
-        ax.set_ylim(0.1, 10)
-        ax.set_yscale("log")
-
-
-def _zero_markers(ax: "Axes", x: np.ndarray, zero: np.ndarray, color, size: float = 6) -> None:
-    """Exact zeros cannot sit on a log axis: mark them as ▼ on its bottom edge (x in data, y in axes units)."""
-    if zero.any():
-        ax.plot(x[zero], np.full(int(zero.sum()), 0.03), ls="none", marker=ZERO_MARKER, ms=size, color=color,
-                mec="0.2", mew=0.5, transform=ax.get_xaxis_transform(), clip_on=False, zorder=5)
-
-
-def _note(label: str):
-    """A text-only legend entry."""
-    from matplotlib.lines import Line2D
-
-    return Line2D([], [], ls="none", label=label)
 
 
 def _line(color, ls, label):
@@ -145,104 +84,9 @@ def _line(color, ls, label):
     return Line2D([], [], color=color, ls=ls, label=label)
 
 
-def _zero_handle():
-    from matplotlib.lines import Line2D
-
-    return Line2D([], [], ls="none", marker=ZERO_MARKER, color="0.3", mec="0.2", mew=0.5,
-                  label="exactly 0 (marked at the bottom edge)")
-
-
-def legend_columns(labels: list[str], width_in: float, fontsize: float, most: int = 4) -> int:
-    """The most columns (up to ``most``) in which a legend of ``labels`` fits ``width_in`` inches, filled as
-    matplotlib fills them (column by column, the first columns one entry longer). Text widths are estimated
-    (about 0.55 em a character), which is close enough to keep a legend inside its figure."""
-    def width(k: int) -> float:  # points: each column's longest label plus its handle and gap
-        return sum(0.55 * fontsize * max(map(len, col)) + 3.5 * fontsize
-                   for col in np.array_split(np.array(labels, dtype=object), k) if len(col))
-
-    fits = [k for k in range(1, min(len(labels), most) + 1) if width(k) <= 0.95 * 72 * width_in]
-    return max(fits, default=1)
-
-
 def _diverged_step(result: "RunResult"):
     s = result.summary
     return s.get("diverged_step") if s.get("status") == "diverged" else None
-
-
-def _log_axis(ax: "Axes", values, min_decades: float = 0.0) -> None:
-    """Put ``ax`` on a log y axis sized to the finite, positive ``values``.
-
-    matplotlib's own autoscaling and LogLocator overflow (to an infinite tick, which crashes the formatter)
-    when data span hundreds of decades up to 1e300, as an exploding run does. So the limits come from the data
-    with 5% margins clamped to float64, and wide axes get explicit decade ticks. ``min_decades`` widens a
-    narrow range around its centre, so that a factor of 3 does not fill the panel like a factor of 1e20.
-    """
-    from matplotlib.ticker import FixedLocator, NullLocator
-
-    v = np.asarray(values, dtype=float).ravel()
-    v = v[np.isfinite(v) & (v > 0)]
-    if not v.size:
-        ax.set_yscale("log")
-        return
-    lo, hi = math.log10(v.min()), math.log10(v.max())
-    if hi - lo < min_decades:
-        mid = (lo + hi) / 2
-        lo, hi = mid - min_decades / 2, mid + min_decades / 2
-    pad = 0.05 * (hi - lo) if hi > lo else 0.5
-    lo, hi = max(lo - pad, -323.0), min(hi + pad, 308.0)
-    ax.set_ylim(10.0 ** lo, 10.0 ** hi)  # before set_yscale, which would autoscale first
-    ax.set_yscale("log")
-    if hi - lo > 24:
-        stride = next(s for s in (3, 5, 10, 20, 25, 50, 100) if (hi - lo) / s <= 9)
-        decades = np.arange(math.ceil(lo / stride) * stride, math.floor(hi) + 1, stride)
-        ax.yaxis.set_major_locator(FixedLocator(10.0 ** decades))
-        ax.yaxis.set_minor_locator(NullLocator())
-
-
-def _symlog_axis(ax: "Axes", values: np.ndarray) -> None:
-    """A symlog y axis for data of both signs spanning many decades (a blown-up activation mean).
-
-    Limits are whole decades (matplotlib's automatic margins overflow near 1e308) and the ticks are 0 and
-    ±10^k at a stride that keeps them apart (its own locator labels every decade, which overlap).
-    """
-    from matplotlib.ticker import FixedLocator, NullLocator
-
-    def exponent(x: float) -> int:
-        return min(math.ceil(math.log10(x) + 0.05), 308)
-
-    lo, hi = float(values.min()), float(values.max())
-    e_lo, e_hi = (exponent(-lo) if lo < -1 else 0), (exponent(hi) if hi > 1 else 0)
-    ax.set_ylim(-(10.0 ** e_lo) if lo < -1 else -1.0, 10.0 ** e_hi if hi > 1 else 1.0)  # before the scale
-    ax.set_yscale("symlog", linthresh=1.0)
-    top = max(e_lo, e_hi, 1)
-    stride = next(s for s in (1, 2, 3, 5, 10, 20, 25, 50, 100) if top / s <= 4)
-    ks = np.arange(stride, top + 1, stride)
-    ticks = [*(-(10.0 ** ks[ks <= e_lo]))[::-1], 0.0, *(10.0 ** ks[ks <= e_hi])]
-    ax.yaxis.set_major_locator(FixedLocator(ticks))
-    ax.yaxis.set_minor_locator(NullLocator())
-
-
-def layer_ticks(n: int, max_ticks: int = 8) -> list[int]:
-    """Integer ticks for layers 1..n that always include 1 and n (the output layer): 1, 5, 10, 15, 21.
-
-    Every layer up to 12; beyond that about ``max_ticks`` round numbers, dropping one that would crowd an end.
-    """
-    if n <= 12:
-        return list(range(1, n + 1))
-    raw = (n - 1) / (max_ticks - 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = max(int(round(next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw))), 1)
-    inner = [t for t in range(step, n, step) if 1 + 0.4 * step < t < n - 0.4 * step]
-    return [1, *inner, n]
-
-
-def _layer_axis(ax: "Axes", n_layers: int, axis: str = "x") -> None:
-    if axis == "x":
-        ax.set_xticks(layer_ticks(n_layers))
-        ax.set_xlim(0.5, n_layers + 0.5)
-    else:
-        ax.set_yticks(layer_ticks(n_layers, 12))
-        ax.set_ylim(0.5, n_layers + 0.5)
 
 
 # ---------------------------------------------------------------- 1. gradient profile
@@ -267,7 +111,7 @@ def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, yl
             ([len(steps) - 1] if len(steps) > 1 else []) + [0]
     for i in order:
         step = int(steps[i])
-        y, zero, _ = _for_log(values[i])
+        y, zero, _ = for_log(values[i])
         first, last = i == 0, i == len(steps) - 1 and len(steps) > 1
         color = STEP0_COLOR if first else cmap(norm(step))
         label = f"step {step} (init)" if first else f"step {step} (last)" if last else None
@@ -276,13 +120,12 @@ def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, yl
         lw, alpha = (1.6, 1.0) if first else (3.6, 0.9) if last else (1.0, 0.7)
         ax.plot(layers, y, color=color, lw=lw, alpha=alpha, label=label, zorder=4 if first else 3 if last else 2,
                 marker="o" if markers and first else None, ms=3)
-        _zero_markers(ax, layers, zero, color)
-        has_zero |= bool(zero.any())
+        has_zero |= edge_marks(ax, layers, zero, color)
         drawn |= bool(np.isfinite(y).any())
     if not drawn:
-        _empty(ax, "no finite, non-zero values to draw", log=True)
+        empty(ax, "no finite, non-zero values to draw", log=True)
     else:
-        _log_axis(ax, values if also is None else np.concatenate([values.ravel(), _near(also, values)]),
+        log_axis(ax, values if also is None else np.concatenate([values.ravel(), _near(also, values)]),
                   min_decades=MIN_DECADES)
         out0 = values[0, -1]
         if math.isfinite(out0) and out0 > 0:
@@ -296,8 +139,8 @@ def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, yl
                            label=(f"verdict thresholds: $10^{{{rec.vanishing:+g}}}$ and $10^{{{rec.exploding:+g}}}$"
                                   " × the output layer's value at step 0") if k == 0 else None)
     if has_zero:
-        extra.append(_zero_handle())
-    _layer_axis(ax, n)
+        extra.append(edge_handle(ZERO_NOTE))
+    layer_axis(ax, n)
     ax.set_xlabel(f"layer l   (1 = first hidden layer … {n} = output layer)")
     ax.set_ylabel(f"{symbol}  ({ylabel})")
     ax.grid(True, which="major", alpha=0.3)
@@ -352,7 +195,7 @@ def _predicted_signal(result: "RunResult", theory: dict) -> np.ndarray | None:
 
 def _panel_note(ax: "Axes", text: str) -> None:
     """A small grey note inside the panel, where it covers the fewest lines."""
-    ax.legend(handles=[_note(text)], loc="best", fontsize=7.5, labelcolor="0.35", handlelength=0,
+    ax.legend(handles=[note(text)], loc="best", fontsize=7.5, labelcolor="0.35", handlelength=0,
               handletextpad=0, framealpha=0.85, edgecolor="none")
 
 
@@ -401,7 +244,7 @@ def fig_grad_profile(result: "RunResult") -> "Figure":
     steps = result.recorded_steps
     cmap = _step_cmap()
     norm = Normalize(int(steps[0]), max(int(steps[-1]), int(steps[0]) + 1))
-    fig = _figure(13, 5.2)
+    fig = figure(13, 5.2)
     ax_w, ax_s = fig.subplots(1, 2, sharex=True)
     handles = _profile_panel(ax_w, result, "grad_W", "‖∂L/∂W$_l$‖", "Frobenius norm of the weight gradient",
                              cmap, norm)
@@ -415,7 +258,7 @@ def fig_grad_profile(result: "RunResult") -> "Figure":
     # One legend below both panels, where it hides no line (the panels share steps, colours and markers).
     bad = ~np.isfinite(result.matrix("grad_W")) | ~np.isfinite(result.matrix("signal"))
     if bad.any():
-        handles.append(_note(f"non-finite values (not drawn) at step {_step_list(steps[bad.any(axis=1)])}"))
+        handles.append(note(f"non-finite values (not drawn) at step {_step_list(steps[bad.any(axis=1)])}"))
     unique = list({h.get_label(): h for h in handles}.values())
     unique.sort(key=lambda h: not h.get_label().endswith("(init)"))  # step 0 first
     fig.legend(handles=unique, loc="outside lower center", fontsize=8, frameon=False,
@@ -432,20 +275,6 @@ def fig_grad_profile(result: "RunResult") -> "Figure":
 # ---------------------------------------------------------------- 2. heat map
 
 
-def _edges(centers: np.ndarray) -> np.ndarray:
-    """Cell edges around (possibly unevenly spaced) centres, so every cell sits on its real step number."""
-    c = np.asarray(centers, dtype=float)
-    if c.size == 1:
-        return np.array([c[0] - 0.5, c[0] + 0.5])
-    mid = (c[1:] + c[:-1]) / 2
-    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
-
-
-def colorbar_extend(under, over) -> str:
-    """A colour bar's ``extend``: a triangle at each end that has values beyond the scale."""
-    return {(True, True): "both", (True, False): "min", (False, True): "max"}.get((bool(under), bool(over)), "neither")
-
-
 def fig_grad_heatmap(result: "RunResult") -> "Figure":
     """log10 ‖∂L/∂W‖ as a layer × training-step map; zeros white, non-finite red."""
     from matplotlib import colormaps
@@ -457,25 +286,19 @@ def fig_grad_heatmap(result: "RunResult") -> "Figure":
     n = result.n_layers
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.log10(result.matrix("grad_W")).T  # (layer, step); 0 -> -inf, inf -> inf, NaN stays
-    finite = np.isfinite(z)
     zero, over, nan = np.isneginf(z), np.isposinf(z), np.isnan(z)
-    vmin, vmax = (float(z[finite].min()), float(z[finite].max())) if finite.any() else (0.0, 1.0)
-    if vmax - vmin < MIN_DECADES:  # a factor of 3 must not get the whole colour range, as if it were 1e20
-        mid = (vmin + vmax) / 2
-        vmin, vmax = mid - MIN_DECADES / 2, mid + MIN_DECADES / 2
-    shown = np.where(zero, vmin - 1, np.where(over, vmax + 1, z))  # routed to the under / over colours
-    shown = np.ma.masked_invalid(shown)
+    vmin, vmax = color_range(z)
     cmap = colormaps[CMAP].with_extremes(under=ZERO_COLOR, over=BAD_COLOR, bad=BAD_COLOR)
 
-    fig = _figure(11, 6.2)
+    fig = figure(11, 6.2)
     ax = fig.subplots()
-    mesh = ax.pcolormesh(_edges(steps), np.arange(0.5, n + 1), shown, cmap=cmap,
+    mesh = ax.pcolormesh(edges(steps), np.arange(0.5, n + 1), log_cells(z, vmin, vmax), cmap=cmap,
                          norm=Normalize(vmin, vmax), edgecolors="face", linewidth=0)
     cbar = fig.colorbar(mesh, ax=ax, extend=colorbar_extend(zero.any(), over.any()), pad=0.01)
     cbar.set_label("log10 ‖∂L/∂W‖   (Frobenius norm of the weight gradient)")
     ax.set_xlabel("training step")
     ax.set_ylabel(f"layer l   (1 = first hidden layer, bottom … {n} = output layer, top)")
-    _layer_axis(ax, n, "y")
+    layer_axis(ax, n, "y", max_ticks=12)
     if len(steps) <= 12:
         ax.set_xticks(steps)
     else:
@@ -518,7 +341,7 @@ def fig_training(result: "RunResult") -> "Figure":
     step = s["step"]
     dense = len(step) <= 40  # few steps: show every point
     diverged = _diverged_step(result)
-    fig = _figure(15, 4.8)
+    fig = figure(15, 4.8)
     ax_loss, ax_acc, ax_g = fig.subplots(1, 3)
 
     panels = [
@@ -539,18 +362,18 @@ def fig_training(result: "RunResult") -> "Figure":
             drawn |= _curve(ax, step, test, log, color="tab:orange", ls="none", marker="o", ms=5,
                             mec="0.2", mew=0.5, label="test (recorded steps)", zorder=3)
         if log:
-            _log_axis(ax, both)
+            log_axis(ax, both)
         if train_col == "train_acc":
             ax.set_ylim(-0.02, 1.02)
         if not drawn:
-            _empty(ax, "no finite values to draw")
+            empty(ax, "no finite values to draw")
         if diverged is not None:
             ax.axvline(diverged, color=BAD_COLOR, ls="--", lw=1.2,
                        label=f"diverged at step {diverged} (layer {result.summary.get('diverged_layer')})")
         bad = ~np.isfinite(train)
         handles, _ = ax.get_legend_handles_labels()
         if bad.any() and train_col != "train_acc":
-            handles.append(_note(f"non-finite at step {_step_list(step[bad])}"))
+            handles.append(note(f"non-finite at step {_step_list(step[bad])}"))
         if handles:
             ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.85)
         ax.set_xlabel("training step")
@@ -580,9 +403,8 @@ def _act_panel(ax: "Axes", x: np.ndarray, rows: list[tuple[str, np.ndarray, dict
     extra, has_zero, non_finite = [], False, []
     for label, v, style in rows:
         if log:
-            y, zero, bad = _for_log(v)
-            _zero_markers(ax, x, zero, style["color"])
-            has_zero |= bool(zero.any())
+            y, zero, bad = for_log(v)
+            has_zero |= edge_marks(ax, x, zero, style["color"])
         else:
             bad = ~np.isfinite(v)
             y = np.where(bad, np.nan, v)
@@ -590,9 +412,9 @@ def _act_panel(ax: "Axes", x: np.ndarray, rows: list[tuple[str, np.ndarray, dict
         if bad.any():
             non_finite.append(label.split(" (")[0])
     if log:
-        _log_axis(ax, values)
+        log_axis(ax, values)
     elif symlog:
-        _symlog_axis(ax, ok)
+        symlog_axis(ax, ok)
     if kind == "fraction":
         ax.set_ylim(-0.03, 1.03)
     if kind in ("mean", "std") and not (log or symlog) and ok.size:
@@ -603,9 +425,9 @@ def _act_panel(ax: "Axes", x: np.ndarray, rows: list[tuple[str, np.ndarray, dict
         if lo < 0 < hi:
             ax.axhline(0, color="0.6", lw=0.8, zorder=0)
     if has_zero:
-        extra.append(_zero_handle())
+        extra.append(edge_handle(ZERO_NOTE))
     if non_finite:
-        extra.append(_note(f"non-finite layers not drawn ({', '.join(non_finite)})"))
+        extra.append(note(f"non-finite layers not drawn ({', '.join(non_finite)})"))
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=handles + extra, fontsize=7.5, loc="best", framealpha=0.85)
     ax.grid(True, alpha=0.3)
@@ -639,10 +461,10 @@ def fig_activations(result: "RunResult") -> "Figure":
         ("dead", "fraction", "fraction of dead units  (inactive on the whole batch)", f"dead units ({act})"),
     ]
     panels = [p for p in panels if hidden_layers and not np.all(np.isnan(mats[p[0]][:, :hidden_layers]))]
-    fig = _figure(4.6 * max(len(panels), 2) + 0.6, 4.8)
+    fig = figure(4.6 * max(len(panels), 2) + 0.6, 4.8)
     if not panels:
         ax = fig.subplots()
-        _empty(ax, "no activation statistics to draw (no hidden layer has a finite mean or std)")
+        empty(ax, "no activation statistics to draw (no hidden layer has a finite mean or std)")
         ax.set_axis_off()
         _title(fig, result, "Activations")
         return fig
@@ -650,7 +472,7 @@ def fig_activations(result: "RunResult") -> "Figure":
     for ax, (col, kind, ylabel, title) in zip(axes, panels):
         rows = [(label, mats[col][i, :hidden_layers], style) for i, label, style in picks]
         _act_panel(ax, x, rows, kind)
-        _layer_axis(ax, hidden_layers)
+        layer_axis(ax, hidden_layers)
         ax.set_xlabel(f"hidden layer l   (1 … {hidden_layers})")
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
@@ -667,41 +489,6 @@ FIGURES: dict[str, Callable[["RunResult"], "Figure"]] = {
     "training.png": fig_training,
     "activations.png": fig_activations,
 }
-
-
-def png_bytes(fig: "Figure") -> bytes:
-    """The figure as PNG bytes; identical figures give identical bytes (no software/version text chunk)."""
-    buf = io.BytesIO()
-    with np.errstate(all="ignore"):  # log tick locators overflow harmlessly when data reach 1e300
-        fig.savefig(buf, format="png", dpi=DPI, metadata=PNG_METADATA)
-    return buf.getvalue()
-
-
-def svg_bytes(fig: "Figure") -> bytes:
-    """The figure as SVG bytes, byte-identical for identical figures: no creator (the matplotlib version), no
-    date, and a fixed salt for the ids matplotlib would otherwise draw at random."""
-    from matplotlib import rc_context
-
-    buf = io.BytesIO()
-    with rc_context({"svg.hashsalt": "gradlab"}), np.errstate(all="ignore"):
-        fig.savefig(buf, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
-    return buf.getvalue()
-
-
-IMAGE_FORMATS: dict[str, Callable[["Figure"], bytes]] = {"png": png_bytes, "svg": svg_bytes}
-
-
-def write_figures(figures: dict[str, Callable], data, out_dir: str | Path, fmt: str = "png") -> list[Path]:
-    """Render each ``name -> make(data)`` figure into ``out_dir`` (created if needed) as ``fmt`` (png or svg;
-    the name's suffix follows), each file written atomically. Returns the paths written, in ``figures`` order."""
-    from ..results import atomic_write, make_dir
-
-    out_dir = Path(out_dir)
-    make_dir(out_dir)
-    paths = [out_dir / Path(name).with_suffix(f".{fmt}") for name in figures]
-    for path, make in zip(paths, figures.values()):
-        atomic_write(path, IMAGE_FORMATS[fmt](make(data)))
-    return paths
 
 
 def write_plots(result: "RunResult", out_dir: str | Path, fmt: str = "png") -> list[Path]:

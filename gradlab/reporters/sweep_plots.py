@@ -2,10 +2,10 @@
 change along the swept x axis (depth, usually), one line or panel per group of the other axes.
 
 ``write_sweep_plots(summary, out_dir)`` renders the four figures from a ``SweepSummary`` alone, so a sweep
-directory can be redrawn without re-running it. The rules are those of ``plots``, whose helpers are reused:
-matplotlib is imported inside the functions, figures live on their own Agg canvas, and identical data give
-byte-identical files. Ratios and norms can be exactly 0 or infinite and runs can diverge, fail or still be
-pending: each is drawn (or left out) visibly, never a crash.
+directory can be redrawn without re-running it. They are drawn with the toolkit in ``figure`` (lazy matplotlib,
+own canvas, byte-identical files). Ratios and norms can be exactly 0 or infinite and runs can diverge, fail
+or still be pending: each is drawn (or left out) visibly, never a crash. The verdict thresholds drawn are
+those of the sweep's base config (``summary.record``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..grid import label_of
-from .plots import (BAD_COLOR, CMAP, MIN_DECADES, ZERO_COLOR, _edges, _empty, _figure, _log_axis, _note, layer_ticks,
-                    write_figures)
+from .figure import (BAD_COLOR, CMAP, MIN_DECADES, ZERO_COLOR, color_range, colorbar_extend, edge_handle, edge_marks,
+                     edges, empty, figure, layer_axis, log_axis, log_cells, note, write_figures)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -27,9 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from ..sweep import SweepSummary
 
-# The recorder's default verdict thresholds (record.vanishing / record.exploding). A sweep summary does not
-# carry each run's record settings, so the lines mark the defaults; a run's own verdict is in figure 3.
-VANISHING, EXPLODING = -2.0, 2.0
 MAX_LEGEND_GROUPS = 12  # more legend entries than this hide the data they describe
 DIVERGED_COLOR = BAD_COLOR
 MISSING_COLOR = "0.93"  # heat-map cells with no layer (a shallower network) or no run: not white, which is 0
@@ -77,7 +74,7 @@ class XAxis:
 
     def edges(self) -> np.ndarray:
         """Cell edges around every value (halfway between neighbours; in log space on a log axis)."""
-        return 10.0 ** _edges(np.log10(self.positions)) if self.log else _edges(self.positions)
+        return 10.0 ** edges(np.log10(self.positions)) if self.log else edges(self.positions)
 
     @property
     def label(self) -> str:
@@ -97,8 +94,8 @@ class XAxis:
         elif not self.log:  # a log axis keeps its own decade ticks
             ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=all(isinstance(v, int) for v in self.values)))
         if cells:
-            edges = self.edges()
-            ax.set_xlim(edges[0], edges[-1])
+            bounds = self.edges()
+            ax.set_xlim(bounds[0], bounds[-1])
         elif self.categorical:
             ax.set_xlim(-0.5, len(self.values) - 0.5)
         ax.set_xlabel(self.label)
@@ -143,7 +140,7 @@ def _legend(ax: "Axes", handles: list, group_handles: list) -> None:
     (a figure legend up there would run into the title)."""
     shown = group_handles[:MAX_LEGEND_GROUPS]
     if len(group_handles) > MAX_LEGEND_GROUPS:
-        shown.append(_note(f"(+{len(group_handles) - MAX_LEGEND_GROUPS} more groups, not listed)"))
+        shown.append(note(f"(+{len(group_handles) - MAX_LEGEND_GROUPS} more groups, not listed)"))
     ax.legend(handles=shown + handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
               fontsize=8, frameon=False)
 
@@ -160,20 +157,13 @@ def _diverged_handle(label: str):
     return Line2D([], [], ls="none", marker="x", ms=7, mew=1.8, color=DIVERGED_COLOR, label=label)
 
 
-def _edge_marks(ax: "Axes", x: np.ndarray, mask: np.ndarray, top: bool, color) -> bool:
-    """Values a log axis cannot show (ratio 0 or ∞) as ▼ on its bottom edge or ▲ on its top edge."""
-    if mask.any():
-        ax.plot(x[mask], np.full(int(mask.sum()), 0.97 if top else 0.03), ls="none", marker="^" if top else "v",
-                ms=7, color=color, mec="0.2", mew=0.5, transform=ax.get_xaxis_transform(), clip_on=False, zorder=5)
-    return bool(mask.any())
-
-
 # ---------------------------------------------------------------- 1. ratio against x
 
 
 def _ratio_group(ax: "Axes", rows: list[dict], xa: XAxis, color) -> tuple[list, set]:
-    """Draw one group's step-0 and end-of-training ratio; return its finite log10 values and the edge kinds."""
-    shown, edges = [], set()
+    """Draw one group's step-0 and end-of-training ratio; return its finite log10 values and the kinds of mark
+    drawn besides the lines (zero, inf, diverged)."""
+    shown, kinds = [], set()
     for column, style in (("log10_ratio_grad_W_init", dict(lw=1.6, marker="o", ms=3.5, zorder=3)),
                           ("log10_ratio_grad_W_final", dict(lw=1.0, ls="--", marker="o", ms=3, mfc="white",
                                                             zorder=2))):
@@ -182,18 +172,18 @@ def _ratio_group(ax: "Axes", rows: list[dict], xa: XAxis, color) -> tuple[list, 
         with np.errstate(over="ignore"):
             ax.plot(x[ok], np.power(10.0, y[ok]), color=color, **style)
         shown += list(y[ok])
-        if _edge_marks(ax, x, np.isneginf(y), False, color):
-            edges.add("zero")
-        if _edge_marks(ax, x, np.isposinf(y), True, color):
-            edges.add("inf")
+        if edge_marks(ax, x, np.isneginf(y), color, size=7):
+            kinds.add("zero")
+        if edge_marks(ax, x, np.isposinf(y), color, top=True, size=7):
+            kinds.add("inf")
     div = [(xa.pos(r[xa.name]), float(r["log10_ratio_grad_W_init"])) for r in rows if r["status"] == "diverged"]
     div = [(x, y) for x, y in div if math.isfinite(y)]  # an infinite one is already on the edge
     if div:
         with np.errstate(over="ignore"):  # a ratio beyond float64 becomes inf, off the axis, not an error
             ys = np.power(10.0, [y for _, y in div])
         ax.plot([x for x, _ in div], ys, ls="none", marker="x", ms=7, mew=1.8, color=DIVERGED_COLOR, zorder=4)
-        edges.add("diverged")
-    return shown, edges
+        kinds.add("diverged")
+    return shown, kinds
 
 
 def fig_ratio(summary: "SweepSummary") -> "Figure":
@@ -203,19 +193,20 @@ def fig_ratio(summary: "SweepSummary") -> "Figure":
     xa = XAxis.of(summary)
     groups = summary.groups()
     colors = _group_colors(len(groups))
-    fig = _figure(11, 5.6)
+    rec = summary.record  # the base config's: a run's own thresholds decided its verdict (figure 3)
+    fig = figure(11, 5.6)
     ax = fig.subplots()
-    shown, edges = [VANISHING, 0.0, EXPLODING], set()  # the reference lines always stay in view
+    shown, kinds = [rec.vanishing, 0.0, rec.exploding], set()  # the reference lines always stay in view
     for (key, rows), color in zip(groups.items(), colors):
-        values, kinds = _ratio_group(ax, rows, xa, color)
+        values, found = _ratio_group(ax, rows, xa, color)
         shown += values
-        edges |= kinds
+        kinds |= found
     with np.errstate(over="ignore"):  # beyond float64 is inf, which the axis leaves out
-        _log_axis(ax, np.power(10.0, shown), min_decades=MIN_DECADES)
-    if len(shown) == 3 and not edges:
-        _empty(ax, "no finished run with a finite ratio to draw")
+        log_axis(ax, np.power(10.0, shown), min_decades=MIN_DECADES)
+    if len(shown) == 3 and not kinds:
+        empty(ax, "no finished run with a finite ratio to draw")
     ax.axhline(1.0, color="0.25", lw=1.0, zorder=1)
-    for t in (VANISHING, EXPLODING):
+    for t in (rec.vanishing, rec.exploding):
         ax.axhline(10.0 ** t, color="0.6", lw=0.8, ls=":", zorder=1)
     xa.setup(ax)
     ax.set_ylabel("‖∂L/∂W$_1$‖ / ‖∂L/∂W$_{out}$‖   (first hidden layer ÷ output layer)")
@@ -225,15 +216,13 @@ def fig_ratio(summary: "SweepSummary") -> "Figure":
                     label="at the end of training"),
              Line2D([], [], color="0.25", lw=1.0, label="ratio 1: first layer's gradient = output layer's"),
              Line2D([], [], color="0.6", lw=0.8, ls=":",
-                    label=f"verdict thresholds $10^{{{VANISHING:+g}}}$ and $10^{{{EXPLODING:+g}}}$")]
-    if "diverged" in edges:
+                    label=f"verdict thresholds $10^{{{rec.vanishing:+g}}}$ and $10^{{{rec.exploding:+g}}}$")]
+    if "diverged" in kinds:
         marks.append(_diverged_handle("diverged run (at its step-0 ratio)"))
-    if "zero" in edges:
-        marks.append(Line2D([], [], ls="none", marker="v", color="0.5", mec="0.2", mew=0.5,
-                            label="ratio 0 (first layer's gradient exactly 0), at the bottom edge"))
-    if "inf" in edges:
-        marks.append(Line2D([], [], ls="none", marker="^", color="0.5", mec="0.2", mew=0.5,
-                            label="ratio ∞ (output layer's gradient exactly 0), at the top edge"))
+    if "zero" in kinds:
+        marks.append(edge_handle("ratio 0 (first layer's gradient exactly 0), at the bottom edge", "0.5"))
+    if "inf" in kinds:
+        marks.append(edge_handle("ratio ∞ (output layer's gradient exactly 0), at the top edge", "0.5", top=True))
     _legend(ax, marks, [_group_handle(c, group_label(summary, k)) for k, c in zip(groups, colors)])
     _title(fig, summary, f"Gradient ratio, first hidden layer ÷ output layer, against {xa.label}")
     return fig
@@ -256,14 +245,6 @@ def _layer_matrix(summary: "SweepSummary", key: tuple, xa: XAxis, n_layers: int)
     return z
 
 
-def _color_range(zs: list[np.ndarray]) -> tuple[float, float]:
-    finite = np.concatenate([z[np.isfinite(z)] for z in zs])
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if hi - lo < MIN_DECADES:  # a factor of 3 must not get the whole colour range, as if it were 1e20
-        lo, hi = (lo + hi) / 2 - MIN_DECADES / 2, (lo + hi) / 2 + MIN_DECADES / 2
-    return lo, hi
-
-
 def _grid_shape(n: int) -> tuple[int, int, float]:
     """(rows, columns, panel width in inches): a row for up to three panels, smaller panels for many."""
     cols = n if n <= 3 else 2 if n == 4 else 3 if n <= 9 else 4
@@ -281,21 +262,19 @@ def fig_heatmaps(summary: "SweepSummary") -> "Figure":
     keys = list(summary.groups())
     n_layers = max((int(p["layer"]) for p in summary.profiles), default=1)
     zs = [_layer_matrix(summary, k, xa, n_layers) for k in keys]
-    vmin, vmax = _color_range(zs)
+    vmin, vmax = color_range(np.concatenate([z.ravel() for z in zs]))
     # exact zeros (log10 = -inf) go to the "under" colour, recorded NaN/inf to "over"; absent cells stay masked
     cmap = colormaps[CMAP].with_extremes(under=ZERO_COLOR, over=BAD_COLOR, bad=(0, 0, 0, 0))
     rows, cols, width = _grid_shape(len(keys))
-    fig = _figure(width * cols + 1.4, 0.7 * width * rows + 1.6)
+    fig = figure(width * cols + 1.4, 0.7 * width * rows + 1.6)
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     for i, (ax, key, z) in enumerate(zip(axes, keys, zs)):
-        shown = np.where(np.isneginf(z), vmin - 1, np.where(np.isposinf(z), vmax + 1, z))
-        mesh = ax.pcolormesh(xa.edges(), np.arange(0.5, n_layers + 1), np.ma.masked_invalid(shown), cmap=cmap,
+        mesh = ax.pcolormesh(xa.edges(), np.arange(0.5, n_layers + 1), log_cells(z, vmin, vmax), cmap=cmap,
                              norm=Normalize(vmin, vmax), edgecolors="face", linewidth=0)
         ax.set_facecolor(MISSING_COLOR)
         ax.set_title(group_label(summary, key), fontsize=9.5)
         xa.setup(ax, cells=True)
-        ax.set_yticks(layer_ticks(n_layers))
-        ax.set_ylim(0.5, n_layers + 0.5)
+        layer_axis(ax, n_layers, "y")
         ax.set_ylabel("layer l   (1 = first hidden layer)" if i % cols == 0 else "")
         ax.xaxis.set_tick_params(labelbottom=i + cols >= len(keys))  # the lowest panel of each column
         if i + cols < len(keys):
@@ -304,8 +283,7 @@ def fig_heatmaps(summary: "SweepSummary") -> "Figure":
         ax.set_axis_off()
     zero = any(np.isneginf(z).any() for z in zs)
     over = any(np.isposinf(z).any() for z in zs)
-    extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((zero, over), "neither")
-    fig.colorbar(mesh, ax=axes[:len(keys)].tolist(), extend=extend, pad=0.02, aspect=30,
+    fig.colorbar(mesh, ax=axes[:len(keys)].tolist(), extend=colorbar_extend(zero, over), pad=0.02, aspect=30,
                  label="log10 ‖∂L/∂W$_l$‖ at step 0   (Frobenius norm of the weight gradient)")
     notes = []
     if any(np.isnan(z).any() for z in zs):
@@ -349,7 +327,7 @@ def fig_verdicts(summary: "SweepSummary") -> "Figure":
             codes[g, x] = np.nan if category is None else names.index(category)
             if r["status"] == "diverged":
                 crosses.append((xa.pos(r[xa.name]), g))
-    fig = _figure(11, 2.4 + 0.42 * len(groups))
+    fig = figure(11, 2.4 + 0.42 * len(groups))
     ax = fig.subplots()
     ax.pcolormesh(xa.edges(), np.arange(-0.5, len(groups)), np.ma.masked_invalid(codes),
                   cmap=ListedColormap([VERDICT_COLORS[n] for n in names]),
@@ -381,7 +359,7 @@ def _loss_axis(ax: "Axes", losses: list[float]) -> None:
         return
     lo, hi = float(v.min()), float(v.max())
     if lo > 0 and hi > 20 * lo:
-        _log_axis(ax, v)
+        log_axis(ax, v)
     else:
         pad = 0.08 * (hi - lo) or 0.1 * abs(hi) or 0.5
         ax.set_ylim(lo - pad, hi + pad)
@@ -390,8 +368,6 @@ def _loss_axis(ax: "Axes", losses: list[float]) -> None:
 def _diverged_losses(ax: "Axes", diverged: list[tuple[float, float]]) -> list:
     """Diverged runs as red × at their last loss, or as ▲ on the top edge when it is off the scale (it is
     usually astronomically large) or not finite; return the legend entries for the marks drawn."""
-    from matplotlib.lines import Line2D
-
     bottom, top = ax.get_ylim()
     x = np.array([p[0] for p in diverged], dtype=float)
     y = np.array([p[1] for p in diverged], dtype=float)
@@ -400,9 +376,9 @@ def _diverged_losses(ax: "Axes", diverged: list[tuple[float, float]]) -> list:
     if inside.any():
         ax.plot(x[inside], y[inside], ls="none", marker="x", ms=7, mew=1.8, color=DIVERGED_COLOR, zorder=4)
         marks.append(_diverged_handle("diverged run (at its last loss)"))
-    if _edge_marks(ax, x, ~inside, True, DIVERGED_COLOR):
-        marks.append(Line2D([], [], ls="none", marker="^", ms=7, color=DIVERGED_COLOR, mec="0.2", mew=0.5,
-                            label="diverged run, last loss off the scale or not finite (top edge)"))
+    if edge_marks(ax, x, ~inside, DIVERGED_COLOR, top=True, size=7):
+        marks.append(edge_handle("diverged run, last loss off the scale or not finite (top edge)", DIVERGED_COLOR,
+                                 top=True, size=7))
     return marks
 
 
@@ -411,7 +387,7 @@ def fig_final_loss(summary: "SweepSummary") -> "Figure":
     xa = XAxis.of(summary)
     groups = summary.groups()
     colors = _group_colors(len(groups))
-    fig = _figure(11, 5.6)
+    fig = figure(11, 5.6)
     ax = fig.subplots()
     finite = []
     for rows, color in zip(groups.values(), colors):
@@ -424,7 +400,7 @@ def fig_final_loss(summary: "SweepSummary") -> "Figure":
     _loss_axis(ax, finite or [y for _, y in diverged if math.isfinite(y)])
     marks = _diverged_losses(ax, diverged) if diverged else []
     if not (finite or diverged):
-        _empty(ax, "no finished run to draw")
+        empty(ax, "no finished run to draw")
     xa.setup(ax)
     ax.set_ylabel("loss at the last training step")
     ax.grid(True, which="major", alpha=0.3)
