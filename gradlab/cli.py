@@ -55,10 +55,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except GradlabError as exc:
-            problems = getattr(exc, "problems", None) or [str(exc)]
-            if len(problems) > 1:
-                problems = [f"{exc.source}: {len(problems)} problems", *problems]
-            raise _fail(problems, exc.exit_code) from None
+            raise _fail(exc.lines(), exc.exit_code) from None
         except MemoryError:
             raise _fail(["out of memory; make the net, the data or the number of steps smaller "
                          "(or set GRADLAB_MAX_MEMORY lower so the guard refuses such runs up front)"], 1) from None
@@ -172,10 +169,6 @@ def _show_sweep(summary, plots: bool, every_run: bool, fmt: str = "png") -> None
     _say(f"sweep: {summary.folder}")
 
 
-SHORTCUTS = {"depth": "model.depth", "width": "model.width", "activation": "model.activation",
-             "init": "model.init", "batchnorm": "model.batchnorm", "residual": "model.residual", "lr": "train.lr"}
-
-
 @app.command()
 def sweep(
     config: Annotated[Optional[Path], typer.Argument(
@@ -217,58 +210,34 @@ def sweep(
     [bold]gradlab sweep --depth 2..50[/] sweeps depth on a built-in task, sigmoid/Xavier beside ReLU/He.
     Re-running a command skips the runs it already finished.
     """
-    from .grid import make_axis, parse_grid_option
-    from .sweep import load_spec, make_sweep, sweep_dir
+    from .reporters.progress import SweepProgress
+    from .sweep import executor_for, plan, run_sweep
 
-    picked = {k: v for k, v in locals().items() if k in SHORTCUTS and v is not None}
-    if resume is not None:
-        if config is not None or picked or grid or seeds or overrides or name:
-            raise UsageError("--resume SWEEP_DIR takes the config and axes saved there; drop the other axes, "
-                             "CONFIG, --set and --name")
-        spec, folder = load_spec(resume), resume
-    else:
-        axes = [make_axis(SHORTCUTS[k], v, f"--{k}") for k, v in picked.items()]
-        axes += [parse_grid_option(g) for g in grid]
-        spec = make_sweep(config, axes, tuple(overrides), name, seeds)
-        folder = sweep_dir(output if output is not None else Path(spec.base["output"]), spec.name)
+    shortcuts = {"depth": depth, "width": width, "activation": activation, "init": init, "batchnorm": batchnorm,
+                 "residual": residual, "lr": lr}
+    spec, folder = plan(config, shortcuts, grid, tuple(overrides), name, seeds, output, resume)
     if dry_run:
         _dry_run(spec, folder)
         return
-    summary = _run_sweep(spec, folder, workers, scheduler)
+    make_executor = executor_for(spec, workers, scheduler)  # the memory guard refuses here, before any run
+    with SweepProgress(err_console, spec.name) as show:
+        summary = run_sweep(spec, folder, make_executor, show)
     _show_sweep(summary, plots, runs)
-    failed = sum(r["status"] == "failed" for r in summary.rows)
-    if failed:
+    if any(r["status"] == "failed" for r in summary.rows):
         raise typer.Exit(1)
 
 
 def _dry_run(spec, folder: Path) -> None:
     from .reporters.progress import point_text
-    from .sweep import run_key
+    from .sweep import finished_keys
 
     configs, points = spec.configs(), spec.labelled_points()
-    done = sum((folder / "runs" / run_key(c) / "summary.json").is_file() for c in configs)
     shape = " × ".join(f"{a.name} ({len(a.values)})" for a in spec.axes)
-    _say(f"sweep {spec.name}: {len(configs)} runs = {shape}; {done} already finished in {folder}")
+    _say(f"sweep {spec.name}: {len(configs)} runs = {shape}; {len(finished_keys(configs, folder))} already "
+         f"finished in {folder}")
     sample = list(range(len(points))) if len(points) <= 8 else [0, 1, 2, 3, None, *range(len(points) - 3, len(points))]
     for i in sample:
         _say("  ..." if i is None else f"  {i + 1:>4}  {point_text(points[i])}")
-
-
-def _run_sweep(spec, folder: Path, workers: Optional[int], scheduler: Optional[str]):
-    from .executors import DaskExecutor, local_executor
-    from .reporters.progress import SweepProgress
-    from .sweep import run_sweep
-
-    from .guard import check_all
-
-    if scheduler:
-        make = lambda: DaskExecutor(scheduler)  # noqa: E731
-    else:
-        n = workers or _cores()
-        check_all(spec.configs(), share=n)  # every worker of this machine may run its largest run at once
-        make = lambda: local_executor(n)  # noqa: E731
-    with SweepProgress(err_console, spec.name) as show:
-        return run_sweep(spec, None, make, show, folder)
 
 
 @app.command("theory")
@@ -288,19 +257,11 @@ def theory_(
     The crossing is the depth at which the predicted first/last ‖∂L/∂h‖ ratio falls below 1e-6 (vanishing) or
     rises above 1e6 (exploding).
     """
-    from .config import load_config
     from .experiment import predict_theory
     from .reporters.theory_table import render_theory
+    from .theory import config_for
 
-    flags = {"model.activation": activation, "model.depth": depth}
-    sets = [f"{k}={v}" for k, v in flags.items() if v is not None]
-    if sigma_w2 is not None:
-        sets.append(f"model.init={{name: lecun_normal, gain: {sigma_w2 ** 0.5!r}}}")  # the whole init: no stale params
-    if sigma_b2 is not None:
-        sets.append(f"model.bias_std={sigma_b2 ** 0.5!r}")
-    if config is None:
-        sets = ["model.width=256", "model.depth=50", *sets]
-    cfg = load_config(config, [*sets, *overrides])
+    cfg = config_for(config, tuple(overrides), activation, sigma_w2, sigma_b2, depth)
     console.print(render_theory(cfg, predict_theory(cfg)))
 
 
@@ -314,27 +275,15 @@ def phase(
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG to write.")] = Path("results/phase.png"),
 ):
     """Draw the order/chaos phase diagram of an activation: χ₁ over (σ_w², σ_b²) with the critical line χ₁ = 1."""
-    from .registry import REGISTRIES
-
-    if activation not in REGISTRIES["activations"][1]:
-        from .config import did_you_mean
-
-        raise UsageError(f"unknown activation {activation!r}{did_you_mean(activation, REGISTRIES['activations'][1])}; "
-                         f"see gradlab list activations")
     from .reporters.phase import write_phase
-    from .sweep import load_spec, load_sweep
-    from .theory import phase_map
+    from .sweep import measured_points
+    from .theory import config_for, phase_map
 
+    config_for(activation=activation)  # validated as `gradlab theory --activation` validates it, same message
     if output.is_dir():
         raise UsageError(f"--output {output}: is a directory; pass the path of the PNG to write, "
                          f"e.g. {output / 'phase.png'}")
-    points = None
-    if sweep_dir is not None:
-        swept = load_spec(sweep_dir).base["model"]["activation"]
-        swept = swept["name"] if isinstance(swept, dict) else swept
-        if swept != activation:
-            raise UsageError(f"{sweep_dir} sweeps {swept}, not {activation}: pass --activation {swept}")
-        points = [r for r in load_sweep(sweep_dir).rows if r.get("status") in ("completed", "diverged")]
+    points = measured_points(sweep_dir, activation) if sweep_dir is not None else None
     path = write_phase(output, phase_map(activation), points)
     _say(f"phase diagram: {path}")
 
@@ -354,37 +303,31 @@ def compare(
         "--output", "-o", help="Folder for the overlay figures.")] = Path("results/compare"),
 ):
     """Overlay runs or sweeps, tabulate their differences, and check them against a baseline."""
-    from .compare import against_baseline
-    from .compare import compare as compare_dirs
+    from .compare import check
     from .reporters.compare_plots import write_compare
     from .reporters.compare_table import markdown as to_markdown
     from .reporters.compare_table import render_compare
-
     from .results import atomic_write, check_writable, make_dir
 
     check_writable(output)
-    unmatched: list[str] = []
-    if baseline is not None:
-        pairs, unmatched = against_baseline(dirs, baseline)
-        figures = [write_compare([p.reference, p.other], output, f"{p.other.kind}_{p.other.name}") for p in pairs]
-    else:
-        pairs = compare_dirs(dirs)
-        figures = [write_compare([pairs[0].reference, *(p.other for p in pairs)], output, "compare")]
-    checked = tolerance if baseline is not None else None
-    console.print(render_compare(pairs, checked, unmatched))
+    found = check(dirs, baseline, tolerance)
+    figures = [write_compare(sides, output, stem) for sides, stem in found.overlays]
+    console.print(render_compare(found.pairs, found.tolerance, found.unmatched))
     if markdown is not None:
         make_dir(markdown.parent)
-        atomic_write(markdown, to_markdown(pairs, figures, markdown, checked, unmatched))
+        atomic_write(markdown, to_markdown(found.pairs, figures, markdown, found.tolerance, found.unmatched))
     _say(f"figures: {', '.join(map(str, figures))}")
-    if baseline is not None:
-        failures = [p.failures(tolerance) for p in pairs] + [unmatched]
-        for lines in failures:  # the first few of each item: enough to name the drift, not a wall of text
-            for line in lines[:3]:
-                err_console.print(Text.assemble(("drift: ", "bold red"), line), highlight=False, soft_wrap=True)
-            if len(lines) > 3:
-                _say(f"  ... and {len(lines) - 3} more", err_console)
-        if any(failures):
-            raise typer.Exit(1)
+    _say_drift(found.failures)
+    raise typer.Exit(found.exit_code)
+
+
+def _say_drift(failures: list[list[str]]) -> None:
+    """The first few failures of each item: enough to name the drift, not a wall of text."""
+    for lines in failures:
+        for line in lines[:3]:
+            err_console.print(Text.assemble(("drift: ", "bold red"), line), highlight=False, soft_wrap=True)
+        if len(lines) > 3:
+            _say(f"  ... and {len(lines) - 3} more", err_console)
 
 
 @app.command()
@@ -396,21 +339,14 @@ def reproduce(
     sweep: Annotated[bool, typer.Option(help="Also run the default depth sweep.")] = True,
 ):
     """Regenerate the reference results: every shipped config and the default depth sweep, small enough to commit."""
-    from .executors import local_executor
+    from .executors import cores, local_executor
     from .reference import reproduce as run_all
 
     if not configs.is_dir():
         raise UsageError(f"{configs}: no such folder of configs; run from the repository root or pass --configs")
-    n = workers or _cores()
-    written = run_all(output, configs, lambda: local_executor(n),
+    written = run_all(output, configs, lambda: local_executor(workers or cores()),
                       lambda name: _say(f"running {name}", err_console), sweep)
     _say(f"wrote {len(written)} results under {output}")
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @app.command("list")
@@ -419,24 +355,17 @@ def list_(
         help="Only this registry: activations, inits, datasets, optimizers or losses.")] = None,
 ):
     """List what configs can name: activations, initializers, datasets, optimizers and losses."""
-    from rich.table import Table
-
     from .registry import REGISTRIES, describe
+    from .reporters.registry_table import render_registry
 
     if registry is not None and registry not in REGISTRIES:
-        from .config import did_you_mean
+        from .names import did_you_mean
 
         raise UsageError(f"unknown registry {registry!r}; choose from {', '.join(REGISTRIES)}"
                          f"{did_you_mean(registry, REGISTRIES)}")
-    for name, (field, reg) in REGISTRIES.items():
+    for name, (field, entries) in REGISTRIES.items():
         if registry in (None, name):
-            table = Table(title=f"{name}  [dim]({field})[/]", title_justify="left", show_header=True)
-            table.add_column("name", style="bold")
-            table.add_column("parameters")
-            table.add_column("description")
-            for key, params, doc in describe(reg):
-                table.add_row(key, params, Text(doc))  # Text: a doc may name an extra, 'gradlab[datasets]'
-            console.print(table)
+            console.print(render_registry(name, field, describe(entries)))
 
 
 @app.command()

@@ -191,3 +191,36 @@ def against_baseline(paths: list[Path], baseline: Path) -> tuple[list[Pair], lis
     if whole:  # a whole set should match the whole baseline; single items are checked on their own
         unmatched += [f"{kind} {name}: in the baseline but not compared" for kind, name in base]
     return pairs, unmatched
+
+
+@dataclass
+class Comparison:
+    """What ``gradlab compare`` found: the pairs, the overlays to draw (the sides, the figure's file stem)
+    and, against a baseline, the tolerance it was checked with and the items without a counterpart."""
+
+    pairs: list[Pair]
+    overlays: list[tuple[list[Side], str]]
+    tolerance: float | None = None  # None: no baseline, so nothing can fail
+    unmatched: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[list[str]]:
+        """What fails the check, pair by pair, then the unmatched items."""
+        if self.tolerance is None:
+            return []
+        return [p.failures(self.tolerance) for p in self.pairs] + [self.unmatched]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(self.failures) else 0
+
+
+def check(paths: list[Path], baseline: Path | None = None, tolerance: float = 0.5) -> Comparison:
+    """The inputs against the first of them (one overlay of all), or each against its namesake in ``baseline``
+    (one overlay per pair), where drift beyond ``tolerance`` decades, a verdict change or a missing item fails."""
+    if baseline is None:
+        pairs = compare(paths)
+        return Comparison(pairs, [([pairs[0].reference, *(p.other for p in pairs)], "compare")])
+    pairs, unmatched = against_baseline(paths, baseline)
+    overlays = [([p.reference, p.other], f"{p.other.kind}_{p.other.name}") for p in pairs]
+    return Comparison(pairs, overlays, tolerance, unmatched)

@@ -61,6 +61,11 @@ def _exit_with_parent() -> None:
     os._exit(1)
 
 
+def cores() -> int:
+    """The cores this process may use: its CPU affinity (what taskset or a container allows), not the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def local_executor(workers: int) -> Executor:
     """A process pool of ``workers``. Spawned, not forked: the parent may run a progress thread, and forking
     a threaded process can deadlock."""

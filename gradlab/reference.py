@@ -59,7 +59,7 @@ def reproduce(out: Path, configs: Path, make_executor: Callable, on_item: Option
     from .reporters.plots import FIGURES, write_figures
     from .reporters.sweep_plots import FIGURES as SWEEP_FIGURES
     from .results import write_run
-    from .sweep import make_sweep, run_sweep, sweep_dir
+    from .sweep import make_sweep, run_sweep
 
     out, written = check_writable(out), []  # before minutes of runs, not after
     for path in sorted(Path(configs).glob("*.yaml")):
@@ -83,7 +83,7 @@ def reproduce(out: Path, configs: Path, make_executor: Callable, on_item: Option
         def build_sweep(folder: Path) -> None:
             folder.mkdir()
             for name in SWEEP_FILES:
-                shutil.copy2(sweep_dir(Path(tmp), summary.name) / name, folder / name)
+                shutil.copy2(Path(tmp) / name, folder / name)
             summary.folder = folder
             write_figures({n: SWEEP_FIGURES[n] for n in SWEEP_PLOTS}, summary, folder / "plots")
 

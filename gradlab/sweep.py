@@ -25,9 +25,10 @@ import yaml
 from .config import ExperimentConfig, build_config, read_yaml
 from .config import yaml_value as _yaml_value
 from .errors import ConfigError, FaultError, GradlabError, ResultsError, UsageError
-from .executors import execute, stop_now
+from .executors import DaskExecutor, cores, execute, local_executor, stop_now
 from .experiment import RunResult
-from .grid import MAX_VALUES, Axis, check_size, expand, label_of, make_axis, merge_axes
+from .grid import MAX_VALUES, Axis, check_size, expand, label_of, make_axis, merge_axes, parse_grid_option
+from .guard import check_all
 from .recorder import deciding_measure, log10_ratio
 from .results import (atomic_write, config_hash, corrupt, csv_text, io_faults, load_run, load_yaml, make_dir,
                       problems, read_csv, read_json, write_run)
@@ -151,6 +152,45 @@ def sweep_dir(root: Path, name: str) -> Path:
     return Path(root) / "sweeps" / name
 
 
+# `gradlab sweep --depth 2..50` and its siblings: the flag's name -> the config field it sweeps
+SHORTCUTS = {"depth": "model.depth", "width": "model.width", "activation": "model.activation",
+             "init": "model.init", "batchnorm": "model.batchnorm", "residual": "model.residual", "lr": "train.lr"}
+
+
+def plan(config_path: Optional[Path], shortcuts: dict[str, Optional[str]], grid: list[str] = (),
+         overrides: tuple[str, ...] = (), name: Optional[str] = None, seeds: Optional[int] = None,
+         output: Optional[Path] = None, resume: Optional[Path] = None) -> tuple[Sweep, Path]:
+    """The sweep a command line asks for and the folder it runs in.
+
+    With ``resume``, the sweep saved there, which takes nothing else. Otherwise a new one (see make_sweep)
+    whose axes are the ``shortcuts`` given (``{"depth": "2..50", "lr": None, ...}``, see SHORTCUTS) and the
+    ``--grid`` options, in ``output`` (default: the config's ``output``) ``/sweeps/<name>``.
+    """
+    picked = {flag: values for flag, values in shortcuts.items() if values is not None}
+    if resume is not None:
+        if config_path is not None or picked or grid or seeds is not None or overrides or name:
+            raise UsageError("--resume SWEEP_DIR takes the config and axes saved there; drop the other axes, "
+                             "CONFIG, --set and --name")
+        return load_spec(resume), Path(resume)
+    axes = [make_axis(SHORTCUTS[flag], values, f"--{flag}") for flag, values in picked.items()]
+    axes += [parse_grid_option(g) for g in grid]
+    sweep = make_sweep(config_path, axes, tuple(overrides), name, seeds)
+    return sweep, sweep_dir(output if output is not None else Path(sweep.base["output"]), sweep.name)
+
+
+def executor_for(sweep: Sweep, workers: Optional[int] = None, scheduler: Optional[str] = None
+                 ) -> Callable[[], Any]:
+    """What run_sweep makes its executor with: a dask cluster's at ``scheduler``, or a local pool of ``workers``
+    (default: every core). Every local worker may run the sweep's largest run at once, so the memory guard
+    checks that run against its share of the machine before anything starts; a cluster's workers have
+    their own memory."""
+    if scheduler:
+        return lambda: DaskExecutor(scheduler)
+    n = workers or cores()
+    check_all(sweep.configs(), share=n)
+    return lambda: local_executor(n)
+
+
 # -- running ---------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -196,11 +236,11 @@ class _Signals:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-def run_sweep(sweep: Sweep, root: Optional[Path], make_executor: Callable[[], Any],
-              on_progress: Optional[Callable[[Progress, Optional[dict], Optional[dict]], None]] = None,
-              folder: Optional[Path] = None) -> "SweepSummary":
-    """Run every grid point not already finished under ``root/sweeps/<name>/`` (or ``folder``, to resume a
-    sweep wherever it lies), then write the summary.
+def run_sweep(sweep: Sweep, folder: Path, make_executor: Callable[[], Any],
+              on_progress: Optional[Callable[[Progress, Optional[dict], Optional[dict]], None]] = None
+              ) -> "SweepSummary":
+    """Run every grid point not already finished in ``folder`` (a new sweep's is ``sweep_dir(root, name)``),
+    then write the summary.
 
     ``make_executor()`` gives a concurrent.futures-style executor; ``on_progress(progress, point, summary)`` is
     called once before the first run (point and summary None) and after each, with the run's grid point
@@ -208,31 +248,41 @@ def run_sweep(sweep: Sweep, root: Optional[Path], make_executor: Callable[[], An
     after every finished run is safely on disk.
     """
     configs = sweep.configs()
-    folder = make_dir(Path(folder) if folder is not None else sweep_dir(root, sweep.name))
+    folder = make_dir(Path(folder))
     atomic_write(folder / SPEC_FILE, yaml.safe_dump(sweep.to_spec(), sort_keys=False))
     runs, failed = folder / "runs", folder / "failed"
+    done = finished_keys(configs, folder)  # finished by an earlier, interrupted or smaller, sweep: not re-run
     todo: dict[str, tuple[ExperimentConfig, dict]] = {}
     keys = [run_key(c) for c in configs]
-    progress = Progress(total=len(set(keys)))  # two grid points with one resolved config are one run
-    seen: set[str] = set()
+    # two grid points with one resolved config are one run
+    progress = Progress(total=len(set(keys)), skipped=len(done), done=len(done))
+    for summary in done.values():
+        _count(progress.counts, summary)
     for key, config, point in zip(keys, configs, sweep.labelled_points()):
-        if key in seen:
+        if key in done or key in todo:
             continue
-        seen.add(key)
-        result, broken = _finished(runs / key)
-        if result is not None:  # finished by an earlier, interrupted or smaller, sweep: counted, not re-run
-            progress.skipped += 1
-            _count(progress.counts, result.summary)
-        else:
-            if broken:
-                progress.set_aside.append(_set_aside(runs / key))
-            todo[key] = (config, point)
-    progress.done = progress.skipped
+        if (runs / key).exists():  # there, but not finished: corrupt
+            progress.set_aside.append(_set_aside(runs / key))
+        todo[key] = (config, point)
     if on_progress:
         on_progress(progress, None, None)
     if todo:
         _execute(todo, runs, failed, make_executor, progress, on_progress)
     return collect(folder, sweep)
+
+
+def finished_keys(configs: list[ExperimentConfig], folder: Path) -> dict[str, dict]:
+    """The runs of ``configs`` already finished in the sweep ``folder``: ``{run key: its summary}``.
+
+    A run counts only if it loads whole (see _finished), so the dry run counts what run_sweep will skip;
+    a corrupt one is not counted here, and is left where it is (run_sweep moves it aside).
+    """
+    done = {}
+    for key in dict.fromkeys(map(run_key, configs)):
+        result, _ = _finished(Path(folder) / "runs" / key)
+        if result is not None:
+            done[key] = result.summary
+    return done
 
 
 def _finished(run_dir: Path) -> tuple[Optional[RunResult], Optional[str]]:
@@ -509,3 +559,14 @@ def load_sweep(folder: Path) -> SweepSummary:
                                               f"of {SPEC_FILE}")
     return SweepSummary(sweep.name, sweep.axes, rows,
                         _read_table(folder / "profiles.csv", sweep.axes, PROFILE_COLUMNS), folder)
+
+
+def measured_points(folder: Path, activation: str) -> list[dict]:
+    """The rows of the sweep in ``folder`` that measured something (completed or diverged), to draw on the
+    phase diagram of ``activation``. A sweep of another activation is refused: its points would sit on a
+    diagram they do not belong to."""
+    swept = load_spec(folder).base["model"]["activation"]
+    swept = swept["name"] if isinstance(swept, dict) else swept
+    if swept != activation:
+        raise UsageError(f"{folder} sweeps {swept}, not {activation}: pass --activation {swept}")
+    return [r for r in load_sweep(folder).rows if r.get("status") in ("completed", "diverged")]

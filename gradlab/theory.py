@@ -403,3 +403,33 @@ def summary(model, n_in: int, input_second_moment: float, measured_signal: np.nd
     elif pred.batchnorm_rate is not None:
         out.update(batchnorm_rate=pred.batchnorm_rate, predicted_factor=pred.batchnorm_rate)
     return out
+
+
+# `gradlab theory` without a config: a deep net of equal width, wide enough for the mean-field limit
+DEFAULT_NET = {"model": {"width": 256, "depth": 50}}
+
+
+def config_for(path=None, overrides: tuple[str, ...] = (), activation: Optional[str] = None,
+               sigma_w2: Optional[float] = None, sigma_b2: Optional[float] = None, depth: Optional[int] = None):
+    """The ``ExperimentConfig`` that ``gradlab theory`` predicts for: the YAML at ``path`` (default:
+    DEFAULT_NET), its ``--set`` overrides, then its flags, each blamed on its own flag if it does not validate.
+
+    ``sigma_w2`` replaces the whole init with ``lecun_normal`` of gain σ_w (Var W = σ_w²/fan_in), so that no
+    parameter of another init is left behind; ``sigma_b2`` sets ``bias_std`` to σ_b.
+    """
+    from pathlib import Path
+
+    from .config import build_config  # pydantic: only when a config is built
+    from .yamlio import read_yaml
+
+    data, lines = read_yaml(Path(path)) if path is not None else (DEFAULT_NET, {})
+    flags = {}
+    if activation is not None:
+        flags["model.activation"] = (activation, f"--activation {activation}")
+    if depth is not None:
+        flags["model.depth"] = (depth, f"--depth {depth}")
+    if sigma_w2 is not None:
+        flags["model.init"] = ({"name": "lecun_normal", "gain": math.sqrt(sigma_w2)}, f"--sigma-w2 {sigma_w2:g}")
+    if sigma_b2 is not None:
+        flags["model.bias_std"] = (math.sqrt(sigma_b2), f"--sigma-b2 {sigma_b2:g}")
+    return build_config(data, str(path) if path is not None else "defaults", lines, tuple(overrides), flags)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from conftest import cli
 
-from gradlab.compare import compare, load_side
+from gradlab.compare import check, compare, load_side
 
 invoke = cli(columns=160)
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +116,14 @@ def test_the_current_engine_matches_the_committed_reference(tmp_path, name):
     assert check.exit_code == 0, check.output
     side = load_side(REFERENCE / "runs" / name)
     assert side.kind == "run" and side.name == name
+
+
+def test_check_says_what_to_draw_and_whether_the_baseline_holds(tmp_path):
+    a, b = run_dir(tmp_path, init="xavier_normal"), run_dir(tmp_path, init="{name: large, scale: 1.0}")
+    plain = check([a, b])
+    assert plain.tolerance is None and plain.failures == [] and plain.exit_code == 0
+    assert [(len(sides), stem) for sides, stem in plain.overlays] == [(2, "compare")]
+    held = check([a], baseline=a)  # both runs are named tiny: either is the other's baseline
+    assert held.tolerance == 0.5 and held.exit_code == 0 and [stem for _, stem in held.overlays] == ["run_tiny"]
+    drifted = check([b], baseline=a, tolerance=0.0)
+    assert drifted.exit_code == 1 and drifted.failures[0] == drifted.pairs[0].failures(0.0) != []

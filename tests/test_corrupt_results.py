@@ -37,7 +37,7 @@ def made(tmp_path_factory):
                         "train": {"steps": 4}, "record": {"every": 2}})
     run = save_run(run_experiment(cfg), root / "runs")
     sweep = make_sweep(None, [make_axis("model.depth", "2,3"), make_axis("model.activation", "tanh")], FAST)
-    run_sweep(sweep, root, lambda: ThreadPoolExecutor(1))
+    run_sweep(sweep, sweep_dir(root, "default"), lambda: ThreadPoolExecutor(1))
     committed = root / "committed"
     shutil.copytree(sweep_dir(root, "default"), committed, ignore=shutil.ignore_patterns("runs", "failed"))
     return {"run": run, "sweep": sweep_dir(root, "default"), "committed": committed}
@@ -223,7 +223,7 @@ def test_rerunning_the_same_sweep_reruns_a_corrupt_run_and_never_overwrites_the_
     for n in (1, 2):
         (folder / "runs" / key / "summary.json").write_text("{")
         seen = []
-        summary = run_sweep(sweep, tmp_path, lambda: ThreadPoolExecutor(1), lambda p, pt, s: seen.append(p))
+        summary = run_sweep(sweep, folder, lambda: ThreadPoolExecutor(1), lambda p, pt, s: seen.append(p))
         assert seen[0].skipped == 1 and seen[0].set_aside == [folder / "runs" / f".corrupt-{key}-{n}"]
         assert {r["status"] for r in summary.rows} == {"completed"}
     assert (folder / "runs" / f".corrupt-{key}-1" / "summary.json").read_text() == "{"
@@ -235,7 +235,7 @@ def test_a_run_directory_missing_a_file_is_rerun_too(made, tmp_path):
     (sweep / "runs" / key / "steps.csv").unlink()
     row = collect(sweep).rows[0]
     assert row["status"] == "failed" and "missing steps.csv" in row["error"]
-    run_sweep(load_spec(sweep), None, lambda: ThreadPoolExecutor(1), folder=sweep)
+    run_sweep(load_spec(sweep), sweep, lambda: ThreadPoolExecutor(1))
     assert load_run(sweep / "runs" / key).summary["status"] == "completed"
 
 

@@ -85,3 +85,10 @@ def test_a_malformed_scheduler_address_is_a_usage_error_before_any_connection(ad
 
     with pytest.raises(UsageError, match="not a scheduler address; give one like tcp://HOST:PORT"):
         DaskExecutor(address)
+
+
+def test_the_default_pool_uses_the_cores_this_process_may_run_on():
+    from gradlab.executors import cores
+
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert cores() == allowed >= 1

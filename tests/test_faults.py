@@ -176,7 +176,7 @@ def test_a_disk_that_fills_mid_sweep_keeps_the_finished_runs(tmp_path, monkeypat
     sweep = make_sweep(None, [make_axis("model.depth", "2..5"), make_axis("model.activation", "tanh")], FAST)
     with pytest.raises(FaultError, match=r"No space left on device; 2 of 4 runs are finished and kept; run the same"):
         run_sweep(sweep, tmp_path, lambda: ThreadPoolExecutor(1))
-    runs = sweep_dir(tmp_path, "default") / "runs"
+    runs = tmp_path / "runs"
     assert [load_run(p).summary["status"] for p in runs.iterdir()] == ["completed"] * 2  # nothing half-written
     monkeypatch.setattr(gradlab.results, "_write_files", real)
     assert {r["status"] for r in run_sweep(sweep, tmp_path, lambda: ThreadPoolExecutor(1)).rows} == {"completed"}
@@ -188,7 +188,7 @@ def test_a_summary_that_cannot_be_written_keeps_the_runs(tmp_path):
     sweep = make_sweep(None, [make_axis("model.depth", "2,3"), make_axis("model.activation", "tanh")], FAST)
     with pytest.raises(FaultError, match=f"cannot write {folder / 'summary.csv'}: .*; the runs are kept in "
                                          f"{folder / 'runs'}, and gradlab report {folder} writes the tables again"):
-        run_sweep(sweep, tmp_path, lambda: ThreadPoolExecutor(1))
+        run_sweep(sweep, folder, lambda: ThreadPoolExecutor(1))
     assert len([load_run(p) for p in (folder / "runs").iterdir()]) == 2
     (folder / "summary.csv").rmdir()
     assert {r["status"] for r in collect(folder).rows} == {"completed"} and (folder / "summary.csv").is_file()

@@ -11,7 +11,8 @@ import pytest
 from gradlab.errors import ConfigError, UsageError
 from gradlab.executors import local_executor
 from gradlab.grid import make_axis
-from gradlab.sweep import SweepInterrupted, collect, load_spec, make_sweep, run_sweep
+from gradlab.sweep import (SHORTCUTS, SweepInterrupted, collect, finished_keys, load_spec, make_sweep, plan,
+                           run_sweep, sweep_dir)
 
 FAST = ("train.steps=5", "record.every=5", "data.n_samples=128")
 
@@ -76,7 +77,7 @@ def test_the_sweep_section_of_a_config_gives_axes_and_the_command_line_wins(tmp_
 
 
 def test_summary_rows_come_in_grid_order_with_profiles_per_layer(tmp_path):
-    summary = run_sweep(depth_sweep(), tmp_path, threads())
+    summary = run_sweep(depth_sweep(), sweep_dir(tmp_path, "default"), threads())
     assert [(r["model.depth"], r["model.activation+model.init"]) for r in summary.rows] == [
         (d, pair) for d in (2, 7, 12) for pair in ("sigmoid+xavier_normal", "relu+he_normal")]
     assert {r["status"] for r in summary.rows} == {"completed"}
@@ -108,19 +109,19 @@ def interrupt_after(n):
 
 def test_interrupted_sweep_keeps_finished_runs_and_resumes_to_the_same_summary(tmp_path):
     whole = run_sweep(depth_sweep("2..8:2"), tmp_path / "whole", threads(1))
+    folder = tmp_path / "cut"
     with pytest.raises(SweepInterrupted) as exc:
-        run_sweep(depth_sweep("2..8:2"), tmp_path / "cut", threads(1), interrupt_after(3))
+        run_sweep(depth_sweep("2..8:2"), folder, threads(1), interrupt_after(3))
     assert exc.value.exit_code == 130 and "3 of 8 runs" in str(exc.value)
-    folder = tmp_path / "cut" / "sweeps" / "default"
     assert len(list((folder / "runs").iterdir())) == 3 and not leftovers(folder)
     assert not (folder / "summary.csv").exists()
     partial = collect(folder)
     assert [r["status"] for r in partial.rows].count("pending") == 5
     seen = []
-    resumed = run_sweep(depth_sweep("2..8:2"), tmp_path / "cut", threads(2), lambda p, pt, s: seen.append(p.skipped))
+    resumed = run_sweep(depth_sweep("2..8:2"), folder, threads(2), lambda p, pt, s: seen.append(p.skipped))
     assert seen[0] == 3 and len(seen) == 1 + 5  # only the 5 missing runs ran
-    assert read_csv(folder / "summary.csv") == read_csv(tmp_path / "whole" / "sweeps" / "default" / "summary.csv")
-    assert (folder / "profiles.csv").read_bytes() == (tmp_path / "whole/sweeps/default/profiles.csv").read_bytes()
+    assert read_csv(folder / "summary.csv") == read_csv(tmp_path / "whole" / "summary.csv")
+    assert (folder / "profiles.csv").read_bytes() == (tmp_path / "whole" / "profiles.csv").read_bytes()
     assert len(resumed.rows) == len(whole.rows)
 
 
@@ -144,7 +145,7 @@ def test_a_run_that_raises_is_a_failed_row_and_the_sweep_goes_on(tmp_path, monke
     monkeypatch.setattr(gradlab.experiment, "run_experiment", real)
     summary = run_sweep(depth_sweep("2..6:2"), tmp_path, threads())
     assert {r["status"] for r in summary.rows} == {"completed"}
-    assert not list((tmp_path / "sweeps" / "default" / "failed").iterdir())
+    assert not list((tmp_path / "failed").iterdir())
 
 
 def test_diverged_runs_are_results_and_set_pins_a_default_axis(tmp_path):
@@ -164,8 +165,7 @@ def test_results_do_not_depend_on_worker_count_or_executor(tmp_path):
     two = run_sweep(depth_sweep("2..6:4", make_axis("model.activation", "rrelu,tanh")), tmp_path / "b",
                     lambda: local_executor(2))
     threaded = run_sweep(depth_sweep("2..6:4", make_axis("model.activation", "rrelu,tanh")), tmp_path / "c", threads())
-    csvs = [read_csv(p / "sweeps" / "default" / "summary.csv") for p in (tmp_path / "a", tmp_path / "b",
-                                                                        tmp_path / "c")]
+    csvs = [read_csv(tmp_path / p / "summary.csv") for p in "abc"]
     assert csvs[0] == csvs[1] == csvs[2]
     assert [r["run"] for r in one.rows] == [r["run"] for r in two.rows] == [r["run"] for r in threaded.rows]
     assert not math.isnan(one.rows[0]["final_loss"])
@@ -181,8 +181,7 @@ def test_dask_cluster_gives_the_local_result(tmp_path):
         address = cluster.scheduler_address
         assert address.startswith("tcp://127.0.0.1:")
         remote = run_sweep(depth_sweep("2..6:4"), tmp_path / "dask", lambda: DaskExecutor(address))
-    assert read_csv(tmp_path / "dask/sweeps/default/summary.csv") == read_csv(
-        tmp_path / "local/sweeps/default/summary.csv")
+    assert read_csv(tmp_path / "dask" / "summary.csv") == read_csv(tmp_path / "local" / "summary.csv")
     assert [r["status"] for r in remote.rows] == [r["status"] for r in local.rows]
 
 
@@ -209,5 +208,34 @@ def test_an_overflowing_init_reads_exploding_in_the_sweep_tables(tmp_path):
                        ("model.init=large", "model.activation=relu", "model.depth=120", "model.width=32", *FAST))
     summary = run_sweep(sweep, tmp_path, threads())
     assert [r["verdict"] for r in summary.rows] == ["exploding"] * 4
-    table = read_csv(tmp_path / "sweeps" / sweep.name / "summary.csv")
+    table = read_csv(tmp_path / "summary.csv")
     assert [r["verdict"] for r in table] == ["exploding"] * 4
+
+
+def test_plan_makes_a_new_sweep_under_its_output_or_resumes_a_saved_one_alone(tmp_path):
+    none = dict.fromkeys(SHORTCUTS)
+    sweep, folder = plan(None, {**none, "depth": "2,3"}, ["model.width=8"], FAST, "mine", output=tmp_path)
+    assert folder == tmp_path / "sweeps" / "mine"
+    assert [a.name for a in sweep.axes] == ["model.depth", "model.activation+model.init", "model.width"]
+    with pytest.raises(UsageError, match="--depth '0..x'"):  # a shortcut's problems are blamed on its flag
+        plan(None, {**none, "depth": "0..x"})
+    run_sweep(sweep, folder, threads())
+    resumed, same = plan(None, none, resume=folder)
+    assert same == folder and resumed.axes == sweep.axes and resumed.base == sweep.base
+    for extra in ({"shortcuts": {**none, "depth": "2"}}, {"grid": ["model.width=4"]}, {"overrides": FAST},
+                  {"name": "x"}, {"seeds": 2}, {"config_path": tmp_path / "c.yaml"}):
+        with pytest.raises(UsageError, match="--resume SWEEP_DIR takes the config and axes saved there"):
+            plan(**{"config_path": None, "shortcuts": none, "resume": folder, **extra})
+
+
+def test_finished_keys_counts_only_runs_that_load_and_moves_nothing(tmp_path):
+    sweep = depth_sweep("2..6:4")
+    configs = sweep.configs()
+    assert finished_keys(configs, tmp_path) == {}
+    run_sweep(sweep, tmp_path, threads())
+    done = finished_keys(configs, tmp_path)
+    assert len(done) == 4 and {s["status"] for s in done.values()} == {"completed"}
+    broken = next(iter(done))
+    (tmp_path / "runs" / broken / "summary.json").write_text("{")
+    assert set(finished_keys(configs, tmp_path)) == set(done) - {broken}
+    assert (tmp_path / "runs" / broken / "summary.json").read_text() == "{"  # left for run_sweep to set aside

@@ -170,6 +170,19 @@ def test_resume_option_finishes_a_saved_sweep(tmp_path):
     assert bad.exit_code == 2 and "drop the other axes" in bad.output
 
 
+def test_a_dry_run_counts_what_the_sweep_would_skip_and_moves_nothing(tmp_path):
+    command = ["sweep", "--depth", "2,3", *FAST, "-o", tmp_path, "--workers", "1"]
+    assert invoke(*command, "--no-plots").exit_code == 0
+    folder = tmp_path / "sweeps" / "default"
+    dry = invoke(*command, "--dry-run")
+    assert dry.exit_code == 0 and "4 runs = model.depth (2) × model.activation+model.init (2); 4 already" in dry.output
+    broken = sorted((folder / "runs").iterdir())[0]
+    (broken / "summary.json").write_text("{")  # there, but it does not load: the sweep would run it again
+    for dry in (invoke(*command, "--dry-run"), invoke("sweep", "--resume", folder, "--dry-run")):
+        assert dry.exit_code == 0 and "; 3 already finished" in dry.output, dry.output
+    assert (broken / "summary.json").read_text() == "{"  # set aside only by the real run
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_an_overflowing_init_reads_exploding_wherever_the_verdict_is_shown(tmp_path, dtype):
     """The forward pass overflows at step 0 from scale 100 (float64) or 10 (float32) on: the table, the

@@ -51,3 +51,27 @@ def test_phase_rejects_an_unknown_activation(tmp_path):
     result = invoke("phase", "--activation", "rellu", "-o", tmp_path / "p.png")
     assert result.exit_code == 2 and "did you mean 'relu'" in result.output
     assert not (tmp_path / "p.png").exists()
+    # theory validates the same flag the same way: one message for one typo
+    assert invoke("theory", "--activation", "rellu").output == result.output
+
+
+@pytest.mark.parametrize("args, blamed", [
+    (["--depth", "100000000"], "--depth 100000000: model.depth: must be less than or equal to 10000"),
+    (["--activation", "tnah"], "--activation tnah: model.activation: 'tnah' is not one of"),
+    (["--sigma-w2", "1e400"], "--sigma-w2 inf: model.init.gain: must be a finite number"),
+    ([CONFIGS / "tanh_xavier.yaml", "--depth", "20000"], "--depth 20000: model.depth:"),
+])
+def test_theory_blames_the_flag_the_user_typed(args, blamed):
+    result = invoke("theory", *args)
+    assert result.exit_code == 2 and blamed in result.output, result.output
+    assert "--set" not in result.output
+
+
+def test_theory_without_a_config_predicts_for_the_default_net():
+    from gradlab.theory import DEFAULT_NET, config_for
+
+    cfg = config_for(activation="tanh", sigma_w2=2.0, sigma_b2=0.25)
+    assert (cfg.model.width, cfg.model.depth) == (DEFAULT_NET["model"]["width"], DEFAULT_NET["model"]["depth"])
+    assert cfg.model.init.name == "lecun_normal" and cfg.model.init.params["gain"] == 2.0 ** 0.5
+    assert cfg.model.bias_std == 0.5
+    assert config_for(depth=7).model.depth == 7 and DEFAULT_NET == {"model": {"width": 256, "depth": 50}}
