@@ -56,7 +56,8 @@ def reproduce(out: Path, configs: Path, make_executor: Callable, on_item: Option
     was written."""
     from .config import load_config
     from .experiment import run_experiment
-    from .reporters.plots import FIGURES, write_figures
+    from .reporters.figure import write_figures
+    from .reporters.plots import FIGURES
     from .reporters.sweep_plots import FIGURES as SWEEP_FIGURES
     from .results import write_run
     from .sweep import make_sweep, run_sweep

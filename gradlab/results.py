@@ -34,7 +34,7 @@ from .recorder import INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS
 FILES = ("config.yaml", "steps.csv", "layers.csv", "summary.json")
 
 
-def _cell(v) -> str:
+def cell_text(v) -> str:
     """Shortest round-trip text for floats (so equal runs give byte-identical files); blank for NaN."""
     if isinstance(v, (float, np.floating)):
         return "" if math.isnan(v) else repr(float(v))
@@ -45,7 +45,7 @@ def csv_text(columns: dict[str, np.ndarray]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
-    w.writerows(zip(*[[_cell(v) for v in col.tolist()] for col in columns.values()]))
+    w.writerows(zip(*[[cell_text(v) for v in col.tolist()] for col in columns.values()]))
     return buf.getvalue()
 
 

@@ -23,12 +23,12 @@ import numpy as np
 import yaml
 
 from .config import ExperimentConfig, build_config, read_yaml
-from .config import yaml_value as _yaml_value
 from .errors import ConfigError, FaultError, GradlabError, ResultsError, UsageError
 from .executors import DaskExecutor, cores, execute, local_executor, stop_now
 from .experiment import RunResult
 from .grid import MAX_VALUES, Axis, check_size, expand, label_of, make_axis, merge_axes, parse_grid_option
 from .guard import check_all
+from .yamlio import yaml_value
 from .recorder import deciding_measure, log10_ratio
 from .results import (atomic_write, config_hash, corrupt, csv_text, io_faults, load_run, load_yaml, make_dir,
                       problems, read_csv, read_json, write_run)
@@ -194,7 +194,7 @@ def executor_for(sweep: Sweep, workers: Optional[int] = None, scheduler: Optiona
 # -- running ---------------------------------------------------------------------------------------------------
 
 @dataclass
-class Progress:
+class Tally:
     """What the sweep loop reports as runs finish."""
 
     total: int
@@ -237,7 +237,7 @@ class _Signals:
 
 
 def run_sweep(sweep: Sweep, folder: Path, make_executor: Callable[[], Any],
-              on_progress: Optional[Callable[[Progress, Optional[dict], Optional[dict]], None]] = None
+              on_progress: Optional[Callable[[Tally, Optional[dict], Optional[dict]], None]] = None
               ) -> "SweepSummary":
     """Run every grid point not already finished in ``folder`` (a new sweep's is ``sweep_dir(root, name)``),
     then write the summary.
@@ -255,7 +255,7 @@ def run_sweep(sweep: Sweep, folder: Path, make_executor: Callable[[], Any],
     todo: dict[str, tuple[ExperimentConfig, dict]] = {}
     keys = [run_key(c) for c in configs]
     # two grid points with one resolved config are one run
-    progress = Progress(total=len(set(keys)), skipped=len(done), done=len(done))
+    progress = Tally(total=len(set(keys)), skipped=len(done), done=len(done))
     for summary in done.values():
         _count(progress.counts, summary)
     for key, config, point in zip(keys, configs, sweep.labelled_points()):
@@ -308,7 +308,7 @@ def _set_aside(run_dir: Path) -> Path:
     return target
 
 
-def _execute(todo, runs: Path, failed: Path, make_executor, progress: Progress, on_progress) -> None:
+def _execute(todo, runs: Path, failed: Path, make_executor, progress: Tally, on_progress) -> None:
     executor = make_executor()
     try:
         with _Signals():
@@ -520,11 +520,11 @@ def _evidence(row: dict) -> str:
     return deciding_measure({m: row[f"log10_ratio_{m}_init"] for m in ("grad_W", "signal")}) or ""
 
 
-def _cell(axis: Optional[Axis], column: str, text: str):
+def cell_value(axis: Optional[Axis], column: str, text: str):
     """A CSV cell back to its value: axis values as YAML (a paired axis stays its label), text as text,
     integers as integers, blanks as NaN."""
     if axis is not None:
-        return text if len(axis.keys) > 1 else _yaml_value(text)
+        return text if len(axis.keys) > 1 else yaml_value(text)
     if column in TEXT_COLUMNS:
         return text
     if text == "":
@@ -537,7 +537,7 @@ def _read_table(path: Path, axes: list[Axis], columns: tuple[str, ...]) -> list[
     if not path.is_file():
         raise FaultError(f"{path} is missing; the sweep's tables are incomplete")
     by_name = {a.name: a for a in axes}
-    table = read_csv(path, [*by_name, *columns], lambda name: lambda text: _cell(by_name.get(name), name, text))
+    table = read_csv(path, [*by_name, *columns], lambda name: lambda text: cell_value(by_name.get(name), name, text))
     return [dict(zip(table, cells)) for cells in zip(*table.values())]
 
 

@@ -6,12 +6,13 @@ this folder on the path.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from click.testing import Result
+if TYPE_CHECKING:  # the runner's result type; typer vendors click in newer releases
+    from click.testing import Result
 
 
-def cli(columns: int = 120) -> Callable[..., Result]:
+def cli(columns: int = 120) -> "Callable[..., Result]":
     """``invoke(*args)``: the gradlab app through typer's CliRunner, each argument passed as text.
 
     Colour off and the width pinned, so that what a test matches is plain text wrapped the same on every

@@ -17,17 +17,17 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+from conftest import cli  # noqa: E402
 
 from gradlab import run_experiment  # noqa: E402
-from gradlab.cli import app  # noqa: E402
 from gradlab.config import ExperimentConfig, build_config, yaml_value  # noqa: E402
 from gradlab.engine.activations import ACTIVATIONS  # noqa: E402
 from gradlab.errors import GradlabError  # noqa: E402
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml"))
 RUNS_AT_MOST = {"train.steps": 2, "train.epochs": None, "data.n_samples": 200}  # the loop's cost, not its code
-MEMORY = "300M"  # the guard refuses what would take long to allocate, so a generated run stays quick
+MEMORY = "300M"
+invoke = cli()  # the guard refuses what would take long to allocate, so a generated run stays quick
 
 
 def field_paths(model=ExperimentConfig, prefix=""):
@@ -104,7 +104,7 @@ def test_command_lines_of_overrides_run_or_exit_2_never_a_traceback(tmp_path, mo
     for key, value in sets:
         args += ["--set", f"{key}={value}"]
     args += ["--set", "train.steps=2", "--set", "data.n_samples=120"]
-    result = CliRunner().invoke(app, args)
+    result = invoke(*args)
     assert result.exit_code in (0, 2), (args, result.output, result.exception)
     assert isinstance(result.exception, (SystemExit, type(None))), (args, result.exception)
     assert "Traceback" not in result.output
@@ -120,7 +120,7 @@ SPECS = st.one_of(st.sampled_from(["2..50", "2..50:4", "1e-3..1:x10", "1..0", "5
 @given(key=st.sampled_from(FIELDS + ["model.activation+model.init", "a+b+c", "model..depth", "", "9x"]),
        spec=SPECS)
 def test_sweep_axes_dry_run_or_exit_2_never_a_traceback_or_a_hang(key, spec):
-    result = CliRunner().invoke(app, ["sweep", "--grid", f"{key}={spec}", "--dry-run"])
+    result = invoke("sweep", "--grid", f"{key}={spec}", "--dry-run")
     assert result.exit_code in (0, 2), (key, spec, result.output, result.exception)
     assert isinstance(result.exception, (SystemExit, type(None))), (key, spec, result.exception)
 

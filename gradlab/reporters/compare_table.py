@@ -52,8 +52,8 @@ def render_compare(pairs: list[Pair], tolerance: float | None = None, unmatched:
         table.add_column("", no_wrap=True)
     for pair in pairs:
         failed = checked and bool(pair.failures(tolerance))
-        for i, (what, where, diff, emphasis) in enumerate(rows(pair, tolerance)):
-            cells = [Text(_label(pair) if i == 0 else ""), Text(what), Text(where), Text(diff, STYLE[emphasis])]
+        for i, (what, place, diff, emphasis) in enumerate(rows(pair, tolerance)):
+            cells = [Text(_label(pair) if i == 0 else ""), Text(what), Text(place), Text(diff, STYLE[emphasis])]
             if checked:
                 cells.append(Text(("FAIL" if failed else "ok") if i == 0 else "", "bold red" if failed else "green"))
             table.add_row(*cells)
@@ -75,10 +75,10 @@ def markdown(pairs: list[Pair], figures: list[Path], out: Path, tolerance: float
               "|---|---|---|---:|" + ("---|" if tolerance is not None else "")]
     for pair in pairs:
         failed = tolerance is not None and bool(pair.failures(tolerance))
-        for i, (what, where, diff, emphasis) in enumerate(rows(pair, tolerance)):
+        for i, (what, place, diff, emphasis) in enumerate(rows(pair, tolerance)):
             cell = f"**{diff}**" if emphasis else diff
             status = ("❌" if failed else "✅") if tolerance is not None and i == 0 else ""
-            lines.append(f"| {_label(pair, '`{}`') if i == 0 else ''} | {what} | {where} | {cell} |"
+            lines.append(f"| {_label(pair, '`{}`') if i == 0 else ''} | {what} | {place} | {cell} |"
                          + (f" {status} |" if tolerance is not None else ""))
     lines += [f"| ❌ {line} | | | |" + (" ❌ |" if tolerance is not None else "") for line in unmatched]
     lines.append("")

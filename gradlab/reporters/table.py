@@ -120,7 +120,7 @@ def theory_line(th: dict) -> str:
     return f"theory: no mean-field prediction: {th.get('reason')}{fit}{measured}"
 
 
-def verdict_text(summary: dict, floor: float = 1e-6) -> Text:
+def verdict_text(summary: dict, floor: float) -> Text:
     """The closing lines: the verdict at init, how training ended, and the final metrics."""
     text = Text()
     text.append(summary["message"], VERDICT_STYLE.get(summary["verdict"], "bold"))

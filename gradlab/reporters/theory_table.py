@@ -12,7 +12,6 @@ from rich.text import Text
 from ..theory import Prediction, threshold_depth
 
 REGIME_STYLE = {"ordered (vanishing)": "bold cyan", "chaotic (exploding)": "bold red", "critical": "bold green"}
-THRESHOLD = 1e-6
 
 
 def _q_star(pred: Prediction) -> str:
@@ -25,13 +24,13 @@ def _q_star(pred: Prediction) -> str:
     return f"{fp.q:.6g} (converged in {fp.iterations} layers)"
 
 
-def _depth_line(pred: Prediction, depth: int) -> str:
-    n = threshold_depth(pred, THRESHOLD)
+def _depth_line(pred: Prediction, depth: int, floor: float) -> str:
+    n = threshold_depth(pred, floor)
     ratio = pred.log10_signal[0]
     at_depth = f"at this depth ({depth}): first/last ‖∂L/∂h‖ ratio 10^{ratio:+.1f}"
     if math.isinf(n):
-        return f"never crosses {THRESHOLD:g} or {1 / THRESHOLD:g} (critical); {at_depth}"
-    bound = f"{THRESHOLD:g}" if pred.chi1 < 1 or ratio < 0 else f"{1 / THRESHOLD:g}"
+        return f"never crosses {floor:g} or {1 / floor:g} (critical); {at_depth}"
+    bound = f"{floor:g}" if pred.chi1 < 1 or ratio < 0 else f"{1 / floor:g}"
     return f"{n:.1f} layers below the output layer, the ratio crosses {bound}; {at_depth}"
 
 
@@ -56,6 +55,6 @@ def render_theory(config, pred: Prediction) -> Group:
     direction = "vanishing" if pred.chi1 < 1 else "exploding"
     table.add_row("ξ = −1/ln χ₁", "∞ layers" if math.isinf(xi) else
                   f"{abs(xi):.4g} layers ({direction} by a factor e in ‖∂L/∂h‖²)")
-    table.add_row("depth", _depth_line(pred, m.depth))
+    table.add_row("depth", _depth_line(pred, m.depth, config.record.floor))
     note = Text("Wide-limit predictions at step 0; finite width adds ≈√(2/width) noise per layer.", "dim")
     return Group(table, note)
