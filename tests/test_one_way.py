@@ -131,13 +131,25 @@ def test_the_verdict_names_the_measure_it_was_read_from(grad_W, signal, evidence
         assert all(math.isnan(r) or abs(r) <= abs(ratio) for r in (v["log10_ratio_grad_W"], v["log10_ratio_signal"]))
 
 
-def test_the_sweep_table_reads_the_evidence_of_tables_written_before_it_was_recorded():
-    """The committed reference has no verdict_evidence column: loading it applies the recorder's rule, and
-    the table shows what it showed before."""
+def test_the_sweep_table_reads_the_evidence_of_tables_written_before_it_was_recorded(tmp_path):
+    """A committed sweep table written before verdict_evidence was a column: loading it applies the
+    recorder's rule, and the table shows what it showed before."""
+    import csv
+    import shutil
+
     from gradlab.reporters.sweep_table import evidence
     from gradlab.sweep import load_sweep
 
-    reference = load_sweep(PACKAGE.parent / "results" / "reference" / "sweeps" / "default")
+    old = tmp_path / "default"
+    shutil.copytree(PACKAGE.parent / "results" / "reference" / "sweeps" / "default", old)
+    with (old / "summary.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with (old / "summary.csv").open("w", newline="") as fh:
+        columns = [c for c in rows[0] if c != "verdict_evidence"]
+        writer = csv.DictWriter(fh, columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    reference = load_sweep(old)
     assert {r["verdict_evidence"] for r in reference.rows} <= {"grad_W", "signal"}
     for row in reference.rows:
         ratios = [row["log10_ratio_grad_W_init"], row["log10_ratio_signal_init"]]
