@@ -130,13 +130,6 @@ def reading(command: str, intact: Path, damaged: Path, tmp_path: Path) -> list:
     return ["compare", intact, damaged, "-o", tmp_path / "figures"]
 
 
-@pytest.mark.parametrize("command", ["report", "compare"])
-@pytest.mark.parametrize("case", RUN_CORRUPTIONS)
-def test_a_corrupt_run_is_a_fault_naming_the_file(made, tmp_path, command, case):
-    name, corrupt = RUN_CORRUPTIONS[case]
-    run = copy(made, "run", tmp_path)
-    corrupt(run / name)
-    assert_fault(invoke(*reading(command, made["run"], run, tmp_path)), str(run / name))
 
 
 def test_an_intact_copy_reads_back(made, tmp_path):
@@ -176,13 +169,17 @@ TABLE_CORRUPTIONS = {
 }
 
 
+# what is damaged (a run directory, or a committed sweep's tables) and how
+DAMAGE = [("run", case) for case in RUN_CORRUPTIONS] + [("committed", case) for case in TABLE_CORRUPTIONS]
+
+
 @pytest.mark.parametrize("command", ["report", "compare"])
-@pytest.mark.parametrize("case", TABLE_CORRUPTIONS)
-def test_a_corrupt_table_of_a_committed_sweep_is_a_fault(made, tmp_path, command, case):
-    name, corrupt = TABLE_CORRUPTIONS[case]
-    sweep = copy(made, "committed", tmp_path)
-    corrupt(sweep / name)
-    assert_fault(invoke(*reading(command, made["committed"], sweep, tmp_path)), str(sweep / name))
+@pytest.mark.parametrize("kind, case", DAMAGE)
+def test_a_corrupt_results_file_is_a_fault_naming_it(made, tmp_path, command, kind, case):
+    name, corrupt = (RUN_CORRUPTIONS if kind == "run" else TABLE_CORRUPTIONS)[case]
+    damaged = copy(made, kind, tmp_path)
+    corrupt(damaged / name)
+    assert_fault(invoke(*reading(command, made[kind], damaged, tmp_path)), str(damaged / name))
 
 
 def test_an_intact_committed_sweep_reads_back(made, tmp_path):

@@ -31,7 +31,7 @@ def spawn(tmp_path):
     procs = []
 
     def start(name, *args):
-        # dask's scratch space in the test's folder: the shared /tmp/dask-scratch-space is purged by any scheduler
+        # dask's scratch space in the test's folder: the shared default scratch folder is purged by any scheduler
         env = dict(os.environ, NO_COLOR="1", DASK_TEMPORARY_DIRECTORY=str(tmp_path))
         log = (tmp_path / f"{name}.log").open("w")
         procs.append(subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT,
