@@ -205,8 +205,9 @@ def verdict(grad_W: np.ndarray, signal: np.ndarray, vanishing: float = -2.0, exp
     never given without a finite ratio to back it.
     ``floor_depth`` counts the layers below the output at which the signal first drops under ``floor``
     times the output layer's, or None.
-    ``evidence`` names the measure whose ratio is read (``"grad_W"`` or ``"signal"``; None without a finite
-    one), so that a reader shows the number the verdict came from without re-deriving the rule.
+    ``evidence`` names the measure whose ratio is read (``"grad_W"`` or ``"signal"``; None where no ratio
+    decided: none is finite, or an overflow did), so that a reader shows the number the verdict came from
+    without re-deriving the rule.
     """
     ratios = {"grad_W": log10_ratio(grad_W[0], grad_W[-1]), "signal": log10_ratio(signal[0], signal[-1])}
     evidence = deciding_measure(ratios)
@@ -215,7 +216,7 @@ def verdict(grad_W: np.ndarray, signal: np.ndarray, vanishing: float = -2.0, exp
     what = {"grad_W": "first-layer ‖∇W‖", "signal": "first-layer ‖∂L/∂h‖"}[key]
     if math.isnan(r) or (overflow and r <= exploding):
         # an overflow below a finite level ratio: the ratio was read off values the overflow left behind
-        label = "exploding" if overflow else "undetermined"
+        label, evidence = ("exploding" if overflow else "undetermined"), None  # no ratio was read
         message = (f"exploding: {overflow}" if overflow else "undetermined: " + (
             cause or "no finite gradient norm at the first or the last layer to compare"))
     else:

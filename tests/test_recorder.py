@@ -67,7 +67,8 @@ def test_an_overflow_decides_exploding_when_no_finite_ratio_is_left():
 
 def test_an_overflow_overrules_a_level_ratio_and_is_named_beside_a_large_one():
     level = np.ones(5)
-    assert verdict(level, level, overflow="the backward pass overflowed at layer 2 of 5")["verdict"] == "exploding"
+    overruled = verdict(level, level, overflow="the backward pass overflowed at layer 2 of 5")
+    assert overruled["verdict"] == "exploding" and overruled["evidence"] is None  # no ratio decided it
     steep = 10.0 ** np.arange(4.0, -1.0, -1.0)
     v = verdict(steep, steep, overflow="the backward pass overflowed at layer 2 of 5")
     assert v["verdict"] == "exploding" and "10^+4.0" in v["message"] and "layer 2 of 5" in v["message"]
