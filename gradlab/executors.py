@@ -80,11 +80,13 @@ def stop_now(executor: Executor) -> None:
         terminate()
         return
     # before shutdown, which forgets them: older Pythons have no public way to end running workers
+    pool = hasattr(executor, "_processes")
     processes = list((getattr(executor, "_processes", None) or {}).values())
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
-    if processes:  # let the pool's manager thread see them gone and close its pipe before the interpreter exits
+    if pool:  # even with no worker left to end (a signal to the whole group killed them): let the pool's manager
+        # thread close its wakeup pipe before the interpreter exits, or the exit hook writes to it once closed
         executor.shutdown(wait=True)
 
 
