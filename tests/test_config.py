@@ -147,6 +147,19 @@ def test_activation_and_init_accept_a_mapping_with_parameters(tmp_path):
     assert cfg.model.init.params == {"scale": 10}
 
 
+def test_negative_zero_is_zero_so_numpy_samplers_accept_it(tmp_path):
+    import math
+    from gradlab.experiment import run_experiment
+    cfg = load_config(write(tmp_path, """
+        model: {depth: 2, width: 4, init: {name: normal, std: -0.0}, activation: {name: noisy_relu, std: -0.0}}
+        data: {n_samples: 16, noise: -0.0}
+        train: {steps: 1}
+    """))
+    values = [cfg.data.noise, cfg.model.init.params["std"], cfg.model.activation.params["std"]]
+    assert [math.copysign(1.0, v) for v in values] == [1.0, 1.0, 1.0]
+    assert run_experiment(cfg).summary["status"] == "completed"
+
+
 def test_exponent_notation_is_a_number_everywhere(tmp_path):
     # PyYAML alone reads 1e-2 as the string '1e-2'; a parameter must still accept it.
     cfg = load_config(write(tmp_path, """

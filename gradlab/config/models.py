@@ -48,6 +48,12 @@ class Strict(BaseModel):
     # allow_inf_nan: a NaN or infinite setting (`bias_init: .nan`) has no meaning anywhere in a config
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
+    @field_validator("*")
+    @classmethod
+    def _no_negative_zero(cls, value):
+        # -0.0 passes `ge=0` but NumPy's samplers refuse it as a negative scale; it means 0
+        return value + 0.0 if isinstance(value, float) else value
+
 
 # The ranges of registry parameters, by name: a name means the same thing in every entry that takes it.
 # (low, high, what it is), inclusive; None is unbounded.
@@ -110,6 +116,8 @@ class _NamedSpec(BaseModel):
                                          f"got {short(value)}"))
             elif _out_of_range(key, value):
                 problems.append(((key,), _out_of_range(key, value)))
+            else:
+                self.model_extra[key] = value + 0  # -0.0 is 0 (see Strict)
         entry = self._registry[self.name]
         if not problems and inspect.isclass(entry):  # what the entry itself checks (rrelu: lower <= upper)
             try:
