@@ -1,6 +1,7 @@
 """The PNG reporters: four valid, deterministic files; zeros, NaN and divergence drawn without a crash."""
 
 import copy
+import itertools
 import struct
 import subprocess
 import sys
@@ -121,6 +122,42 @@ def test_grad_profile_draws_the_runs_own_verdict_thresholds():
     drawn = [line.get_ydata()[0] for line in ax_w.get_lines() if line.get_linestyle() == "--"]
     np.testing.assert_allclose(drawn[0], out0 * 10**-1.0)  # the upper line is off this vanishing panel
     assert "$10^{-1}$ and $10^{+0.5}$" in texts(ax_w.figure)
+
+
+LONG_MESSAGE = ("exploding: first-layer ‖∂L/∂h‖ is 10^+7.5 of the last layer's; training diverged at step 2 (the "
+                "forward pass overflowed at layer 9 of 11); " + "and more words " * 20)
+
+
+def text_boxes(fig) -> dict:
+    """Window extents, after a draw, of the figure title and each profile panel's title and y-label."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = {"suptitle": fig._suptitle.get_window_extent(renderer)}
+    for i, ax in enumerate(fig.axes[:2]):
+        boxes[f"title {i}"] = ax.title.get_window_extent(renderer)
+        boxes[f"ylabel {i}"] = ax.yaxis.label.get_window_extent(renderer)
+    return boxes
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"depth": 2, "activation": "sigmoid"}, None),
+    ({"depth": 40, "width": 8, "activation": "tanh"}, None),
+    ({"depth": 4, "activation": "sigmoid"}, LONG_MESSAGE),
+])
+def test_grad_profile_text_never_overlaps(model, message):
+    r = tiny(model)
+    if message:
+        r.summary["message"] = message
+    fig = plots.fig_grad_profile(r)
+    boxes = text_boxes(fig)
+    for a, b in itertools.combinations(boxes, 2):
+        assert not boxes[a].overlaps(boxes[b]), (a, boxes[a], b, boxes[b])
+    page = fig.bbox
+    assert all(page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+               for box in boxes.values())
+    for i, ax in enumerate(fig.axes[:2]):  # a y-label taller than its panel reaches into the title row
+        label, panel = boxes[f"ylabel {i}"], ax.get_window_extent()
+        assert panel.y0 <= label.y0 and label.y1 <= panel.y1, (i, label, panel)
 
 
 def test_heatmap_uses_real_steps_and_labels_its_colour_bar(sigmoid):

@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; the reporters never need th
 
 STEP0_COLOR = "black"  # later steps take the colour map, lighter as training goes on
 ZERO_NOTE = "exactly 0 (marked at the bottom edge)"
+YLABEL_CHARS = 40  # a wrapped y-label line: under 3 inches, shorter than a profile panel
+TITLE_LINE_IN = 0.2  # inches a 10.5 pt title line takes
 
 
 # ---------------------------------------------------------------- what every run figure shares
@@ -68,7 +70,10 @@ def _title(fig: "Figure", result: "RunResult", what: str) -> None:
     lines = [textwrap.fill(f"{what} — {describe(result.config)}", width_chars)]
     if message:
         lines.append(textwrap.fill(message, width_chars))
-    fig.suptitle("\n".join(lines), fontsize=10.5)
+    title = "\n".join(lines)
+    # a title past two lines gets its own height, rather than taking it from the panels
+    fig.set_figheight(fig.get_figheight() + TITLE_LINE_IN * max(title.count("\n") - 1, 0))
+    fig.suptitle(title, fontsize=10.5)
 
 
 def _step_list(steps) -> str:
@@ -142,7 +147,9 @@ def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, yl
         extra.append(edge_handle(ZERO_NOTE))
     layer_axis(ax, n)
     ax.set_xlabel(f"layer l   (1 = first hidden layer … {n} = output layer)")
-    ax.set_ylabel(f"{symbol}  ({ylabel})")
+    # The symbol on one line, the words wrapped under it: one long line is taller than a short panel (a deep
+    # net's legend or a long verdict takes height) and ran into the panel title.
+    ax.set_ylabel(f"{symbol}\n" + textwrap.fill(f"({ylabel})", YLABEL_CHARS))
     ax.grid(True, which="major", alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()
     return handles + extra
