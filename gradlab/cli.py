@@ -43,6 +43,22 @@ def _fail(lines: list[str], code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+OPTIONAL_VALUE = {"--html"}  # options whose value may be left out: `--html` alone means the default FILE
+
+
+def _fill_optional_values(args: list[str]) -> list[str]:
+    """Give an optional-value option with no value (last, or followed by another option) the marker that
+    means "the default"; typer has no optional-value options of its own."""
+    from .reporters.html import DEFAULT
+
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg in OPTIONAL_VALUE and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(DEFAULT)
+    return out
+
+
 class _Group(TyperGroup):
     """The one error boundary: every failure becomes a clear message and an exit code, never a traceback.
 
@@ -50,6 +66,10 @@ class _Group(TyperGroup):
     could name better is a fault (exit 1); anything else is a bug, reported in one line (the traceback
     with GRADLAB_DEBUG=1).
     """
+
+    def main(self, args=None, *rest, **kwargs):
+        args = list(sys.argv[1:] if args is None else args)
+        return super().main(_fill_optional_values(args), *rest, **kwargs)
 
     def invoke(self, ctx):
         try:
@@ -87,6 +107,12 @@ def main(version: Annotated[Optional[bool], typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None):
     """See, measure and understand vanishing and exploding gradients in deep MLPs."""
 
+
+def _html_option(default: str):
+    return Annotated[Optional[str], typer.Option(  # str: a Path would refuse the no-FILE marker
+        "--html", metavar="[FILE]",
+        help=f"Also write one self-contained HTML page, to FILE or (without one) {default}: tables, figures and "
+             f"metadata in one file that opens offline in a browser.")]
 
 SetOption = Annotated[list[str], typer.Option(
     "--set", "-s", metavar="KEY.PATH=VALUE",
@@ -140,18 +166,26 @@ def report(
     runs: Annotated[bool, typer.Option("--runs", help="For a sweep: also list every run.")] = False,
     image_format: Annotated[str, typer.Option(
         "--format", help="Image format of the plots: png or svg (both byte-identical for identical data).")] = "png",
+    html: _html_option("DIR/report.html") = None,
 ):
     """Redraw the table and the plots of a finished run or sweep from its directory alone."""
+    from .reporters import html as pages
     from .sweep import SPEC_FILE, load_sweep
 
     if image_format not in ("png", "svg"):
         raise UsageError(f"--format {image_format!r}: choose png or svg")
     if (run_dir / SPEC_FILE).is_file():
-        _show_sweep(load_sweep(run_dir), plots, runs, image_format)
-        return
-    from .results import load_run
+        found = load_sweep(run_dir)
+        _show_sweep(found, plots, runs, image_format)
+        make_page = pages.sweep_page
+    else:
+        from .results import load_run
 
-    _show(load_run(run_dir), plots, image_format)
+        found = load_run(run_dir)
+        _show(found, plots, image_format)
+        make_page = pages.run_page
+    if html is not None:
+        _say(f"report: {pages.write_page(pages.target(html, run_dir), make_page(found))}")
 
 
 def _shortcut(help_: str):
@@ -298,7 +332,8 @@ def compare(
     tolerance: Annotated[float, typer.Option(
         min=0, help="With --baseline: the drift allowed, in decades of log10 norm.")] = 0.5,
     markdown: Annotated[Optional[Path], typer.Option(
-        help="Also write the table and links to the figures as GitHub Markdown (for $GITHUB_STEP_SUMMARY).")] = None,
+        help="Also write the table as GitHub Markdown (for $GITHUB_STEP_SUMMARY).")] = None,
+    html: _html_option("OUTPUT/report.html") = None,
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Folder for the overlay figures.")] = Path("results/compare"),
 ):
@@ -315,8 +350,14 @@ def compare(
     console.print(render_compare(found.pairs, found.tolerance, found.unmatched))
     if markdown is not None:
         make_dir(markdown.parent)
-        atomic_write(markdown, to_markdown(found.pairs, figures, markdown, found.tolerance, found.unmatched))
+        atomic_write(markdown, to_markdown(found.pairs, found.tolerance, found.unmatched))
     _say(f"figures: {', '.join(map(str, figures))}")
+    if html is not None:
+        from .reporters import html as pages
+        from .results import read_bytes
+
+        overlays = [read_bytes(f) for f in figures]
+        _say(f"report: {pages.write_page(pages.target(html, output), pages.compare_page(found, overlays))}")
     _say_drift(found.failures)
     raise typer.Exit(found.exit_code)
 

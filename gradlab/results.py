@@ -206,9 +206,13 @@ def save_run(result: RunResult, root: str | Path | None = None) -> Path:
 
 # -- reading: anything gradlab did not write is a FaultError naming the file -----------------------------------
 
-def read_text(path: Path) -> str:
+def read_bytes(path: Path) -> bytes:
     with io_faults("read", path):
-        data = path.read_bytes()
+        return Path(path).read_bytes()
+
+
+def read_text(path: Path) -> str:
+    data = read_bytes(path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 from rich import box
 from rich.table import Table
@@ -63,9 +61,9 @@ def render_compare(pairs: list[Pair], tolerance: float | None = None, unmatched:
     return table
 
 
-def markdown(pairs: list[Pair], figures: list[Path], out: Path, tolerance: float | None = None,
-             unmatched: list[str] = ()) -> str:
-    """The comparison as GitHub-flavoured Markdown; figure links are relative to ``out``'s folder."""
+def markdown(pairs: list[Pair], tolerance: float | None = None, unmatched: list[str] = ()) -> str:
+    """The comparison as GitHub-flavoured Markdown: a table and no images, which a job summary cannot show from
+    an artifact (the HTML report has the figures)."""
     lines = ["## gradlab compare", ""]
     if tolerance is not None:
         failed = sum(bool(p.failures(tolerance)) for p in pairs) + len(unmatched)
@@ -82,8 +80,4 @@ def markdown(pairs: list[Pair], figures: list[Path], out: Path, tolerance: float
                          + (f" {status} |" if tolerance is not None else ""))
     lines += [f"| ❌ {line} | | | |" + (" ❌ |" if tolerance is not None else "") for line in unmatched]
     lines.append("")
-    base = Path(out).resolve().parent
-    for fig in figures:
-        rel = os.path.relpath(Path(fig).resolve(), base)
-        lines += [f"![{Path(fig).stem}]({Path(rel).as_posix()})", ""]
     return "\n".join(lines)
