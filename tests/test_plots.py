@@ -2,10 +2,12 @@
 
 import copy
 import itertools
+import re
 import struct
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,6 +160,30 @@ def test_grad_profile_text_never_overlaps(model, message):
     for i, ax in enumerate(fig.axes[:2]):  # a y-label taller than its panel reaches into the title row
         label, panel = boxes[f"ylabel {i}"], ax.get_window_extent()
         assert panel.y0 <= label.y0 and label.y1 <= panel.y1, (i, label, panel)
+
+
+def bare_underscores(text: str) -> bool:
+    """Whether ``text`` has an underscore outside mathtext ($…$), which matplotlib prints as a literal '_'."""
+    return "_" in re.sub(r"\$[^$]*\$", "", text)
+
+
+def axis_labels(fig) -> list[str]:
+    return [label for ax in fig.axes for label in (ax.get_xlabel(), ax.get_ylabel()) if label]
+
+
+def test_compare_figures_write_subscripts_not_underscores(sigmoid, relu, tmp_path):
+    from gradlab.compare import load_side
+    from gradlab.reporters import compare_plots
+    from gradlab.results import write_run
+
+    runs = [load_side(write_run(r, tmp_path / name)) for r, name in ((sigmoid, "a"), (relu, "b"))]
+    sweep = load_side(Path(__file__).parents[1] / "results" / "reference" / "sweeps" / "default")
+    for fig, symbols in ((compare_plots.fig_runs(runs), ["W$_l$"]),
+                         (compare_plots.fig_sweeps([sweep, sweep]), ["W$_1$", "W$_{out}$"])):
+        labels = axis_labels(fig)
+        assert labels and not any(bare_underscores(label) for label in labels), labels
+        assert all(any(s in label for label in labels) for s in symbols), labels
+    assert not any(bare_underscores(label) for label in axis_labels(plots.fig_grad_profile(sigmoid)))
 
 
 def test_heatmap_uses_real_steps_and_labels_its_colour_bar(sigmoid):

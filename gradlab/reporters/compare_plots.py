@@ -47,7 +47,7 @@ def fig_runs(sides: list["Side"]) -> "Figure":
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("layer l   (1 = first hidden layer … last = output layer)")
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("‖∂L/∂W_l‖  (Frobenius norm of the weight gradient)")
+    axes[0].set_ylabel("‖∂L/∂W$_l$‖  (Frobenius norm of the weight gradient)")
     axes[1].legend(loc="best", fontsize=8)
     fig.suptitle(f"Per-layer weight gradients compared: {', '.join(s.name for s in sides)}", fontsize=11)
     return fig
@@ -77,7 +77,7 @@ def fig_sweeps(sides: list["Side"]) -> "Figure":
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(x_name)
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("‖∂L/∂W_1‖ / ‖∂L/∂W_out‖")
+    axes[0].set_ylabel("‖∂L/∂W$_1$‖ / ‖∂L/∂W$_{out}$‖   (first hidden layer ÷ output layer)")
     axes[1].legend(loc="best", fontsize=7)
     fig.suptitle(f"First/last gradient ratio compared: {', '.join(s.name for s in sides)}", fontsize=11)
     return fig
