@@ -140,7 +140,7 @@ def code(text: str) -> str:
 
 
 def badge(word: str, tone: str | None = None) -> str:
-    return f'<span class="badge" style="--tone:{VERDICT_COLOR.get(tone or word, "#888")}">{esc(word)}</span>'
+    return f'<span class="badge" style="--tone:{VERDICT_COLOR.get(tone or word, "#888")}">{esc(word)}</span> '
 
 
 def banner(tone: str, body: str) -> str:
@@ -314,7 +314,7 @@ def compare_page(found: "Comparison", overlays: list[bytes]) -> str:
     tone = "exploding" if status else "healthy"
     top = banner(tone, f'<p>{badge(verdict.upper(), tone)} exit status {status}'
                        + (f" · tolerance {tol:g} decades of log10 norm" if tol is not None else "") + "</p>"
-                 + f'<div class="summary">{"".join(head)}</div>'
+                 + f'<div class="summary">{" ".join(head)}</div>'
                  + "".join(f'<p class="bad">{esc(line)}</p>' for line in found.unmatched))
     body = [top, _contents(found.pairs, failed, tol)]
     first = found.pairs[0].reference.name if found.pairs and tol is None else None
