@@ -87,8 +87,9 @@ def _requests(performance_log: list[dict]) -> list[str]:
     return urls
 
 
-def visit(page: Path, screenshot: Path | None = None) -> Visit:
-    """Open ``page`` from ``file://``, wait for it to load, and (``screenshot``) save a full-page PNG."""
+def visit(page: Path, screenshot: Path | None = None, height: int | None = None) -> Visit:
+    """Open ``page`` from ``file://``, wait for it to load, and (``screenshot``) save a PNG of the whole page,
+    or of its top ``height`` pixels."""
     found = find_browser()
     if found is None:
         raise RuntimeError("no chromium and chromedriver on PATH")
@@ -102,7 +103,8 @@ def visit(page: Path, screenshot: Path | None = None) -> Visit:
         if screenshot is not None:
             shot = drv.execute_cdp_cmd("Page.captureScreenshot", {
                 "format": "png", "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": WIDTH, "height": seen["height"], "scale": 1}})
+                "clip": {"x": 0, "y": 0, "width": WIDTH, "height": min(seen["height"], height or seen["height"]),
+                         "scale": 1}})
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
         return result
@@ -110,8 +112,8 @@ def visit(page: Path, screenshot: Path | None = None) -> Visit:
         drv.quit()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python tests/browser.py REPORT.html SHOT.png [HEIGHT]
     report, shot = map(Path, sys.argv[1:3])
-    seen = visit(report, shot)
+    seen = visit(report, shot, int(sys.argv[3]) if len(sys.argv) > 3 else None)
     print(f"{len(seen.images)} images ({len(seen.broken_images)} broken), {len(seen.outside_requests)} outside "
           f"requests, {len(seen.errors)} console errors; screenshot {shot}")

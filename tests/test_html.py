@@ -99,25 +99,6 @@ def test_a_pending_sweep_says_its_figures_wait_instead_of_drawing_half(tmp_path)
     assert not page.all("img") and "1 runs are not finished yet" in page.words
 
 
-@pytest.fixture(scope="module")
-def drifted(tmp_path_factory) -> Path:
-    """A copy of two committed runs, one of them with its first layer's gradients 1000 times larger."""
-    base = tmp_path_factory.mktemp("current")
-    for name in ("sigmoid_deep", "relu_he"):
-        shutil.copytree(REFERENCE / "runs" / name, base / "runs" / name)
-    layers = base / "runs" / "sigmoid_deep" / "layers.csv"
-    lines = layers.read_text().splitlines()
-    header = lines[0].split(",")
-    col, layer = header.index("grad_W"), header.index("layer")
-    for i, line in enumerate(lines[1:], 1):
-        cells = line.split(",")
-        if cells[layer] == "1":
-            cells[col] = repr(float(cells[col]) * 1000)
-            lines[i] = ",".join(cells)
-    layers.write_text("\n".join(lines) + "\n")
-    return base
-
-
 def test_a_compare_page_sums_up_shows_both_figures_and_marks_the_drift_red(drifted):
     found = check([drifted / "runs" / "sigmoid_deep", drifted / "runs" / "relu_he"], REFERENCE, 0.5)
     text = pages.compare_page(found, [])

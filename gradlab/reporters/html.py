@@ -268,9 +268,9 @@ def _largest(pairs: list["Pair"]) -> str:
 SIDE_FIGURES = {"run": "grad_profile.png", "sweep": "ratio_vs_x.png"}
 
 
-def _side_figure(side, role: str) -> str:
-    """A side's own figure, as its directory keeps it (the committed baseline's is what was committed), or drawn
-    from its data where the directory has none."""
+def _side_figure(side, role: str, committed: bool) -> str:
+    """A side's figure: drawn from the data being compared, so it cannot be stale; or (``committed``, for a
+    baseline) the figure its directory keeps, which is what was reviewed and committed, if it has one."""
     from ..results import read_bytes
     from .figure import png_bytes
     from .plots import FIGURES
@@ -278,10 +278,10 @@ def _side_figure(side, role: str) -> str:
 
     name = SIDE_FIGURES[side.kind]
     kept = side.path / "plots" / name
-    if kept.is_file():
-        return image(read_bytes(kept), f"{role}: {side.name} ({kept})")
+    if committed and kept.is_file():
+        return image(read_bytes(kept), f"{role}: {side.name}, as committed ({kept})")
     make = (FIGURES if side.kind == "run" else SWEEP_FIGURES)[name]
-    return image(png_bytes(make(side.data)), f"{role}: {side.name} (drawn from its data)")
+    return image(png_bytes(make(side.data)), f"{role}: {side.name} ({side.path})")
 
 
 def _contents(pairs: list["Pair"], failed: list[bool], tol: float | None) -> str:
@@ -315,16 +315,17 @@ def compare_page(found: "Comparison", overlays: list[bytes]) -> str:
     top = banner(tone, f'<p>{badge(verdict.upper(), tone)} exit status {status}'
                        + (f" · tolerance {tol:g} decades of log10 norm" if tol is not None else "") + "</p>"
                  + f'<div class="summary">{" ".join(head)}</div>'
-                 + "".join(f'<p class="bad">{esc(line)}</p>' for line in found.unmatched))
+                 + (f'<p class="bad">{esc("; ".join(found.unmatched))}</p>' if found.unmatched else ""))
     body = [top, _contents(found.pairs, failed, tol)]
     first = found.pairs[0].reference.name if found.pairs and tol is None else None
+    roles = ("baseline", "current") if tol is not None else ("reference", "other")
     for i, (pair, bad) in enumerate(zip(found.pairs, failed)):
         ref, cur = pair.reference, pair.other
         mark = badge("drifted", "exploding") if bad else badge("ok", "healthy") if tol is not None else ""
         body += [f'<section id="{esc(cur.kind)}-{i}"><h2>{mark}{esc(cur.kind)} {esc(cur.name)}</h2>',
                  f'<p class="sub">baseline {esc(ref.path)} · current {esc(cur.path)}</p>',
-                 '<div class="pair">', _side_figure(ref, "baseline" if tol is not None else "reference"),
-                 _side_figure(cur, "current" if tol is not None else "other"), "</div>"]
+                 '<div class="pair">', _side_figure(ref, roles[0], tol is not None), _side_figure(cur, roles[1], False),
+                 "</div>"]
         if tol is not None and i < len(overlays):
             body.append(image(overlays[i], "overlay: baseline and current on shared axes"))
         body += ['<div class="scroll">', terminal(differences_table(pair, tol)), "</div></section>"]
