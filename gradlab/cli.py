@@ -170,10 +170,14 @@ def report(
 ):
     """Redraw the table and the plots of a finished run or sweep from its directory alone."""
     from .reporters import html as pages
+    from .results import check_writable
     from .sweep import SPEC_FILE, load_sweep
 
     if image_format not in ("png", "svg"):
         raise UsageError(f"--format {image_format!r}: choose png or svg")
+    page = pages.target(html, run_dir) if html is not None else None
+    if page is not None:
+        check_writable(page.parent)  # before the work, not after it
     if (run_dir / SPEC_FILE).is_file():
         found = load_sweep(run_dir)
         _show_sweep(found, plots, runs, image_format)
@@ -184,8 +188,8 @@ def report(
         found = load_run(run_dir)
         _show(found, plots, image_format)
         make_page = pages.run_page
-    if html is not None:
-        _say(f"report: {pages.write_page(pages.target(html, run_dir), make_page(found))}")
+    if page is not None:
+        _say(f"report: {pages.write_page(page, make_page(found))}")
 
 
 def _shortcut(help_: str):
@@ -339,12 +343,15 @@ def compare(
 ):
     """Overlay runs or sweeps, tabulate their differences, and check them against a baseline."""
     from .compare import check
+    from .reporters import html as pages
     from .reporters.compare_plots import write_compare
     from .reporters.compare_table import markdown as to_markdown
     from .reporters.compare_table import render_compare
-    from .results import atomic_write, check_writable, make_dir
+    from .results import atomic_write, check_writable, make_dir, read_bytes
 
-    check_writable(output)
+    page = pages.target(html, output) if html is not None else None
+    for folder in (output, *([page.parent] if page is not None else [])):
+        check_writable(folder)  # before the work, not after it
     found = check(dirs, baseline, tolerance)
     figures = [write_compare(sides, output, stem) for sides, stem in found.overlays]
     console.print(render_compare(found.pairs, found.tolerance, found.unmatched))
@@ -352,12 +359,9 @@ def compare(
         make_dir(markdown.parent)
         atomic_write(markdown, to_markdown(found.pairs, found.tolerance, found.unmatched))
     _say(f"figures: {', '.join(map(str, figures))}")
-    if html is not None:
-        from .reporters import html as pages
-        from .results import read_bytes
-
+    if page is not None:
         overlays = [read_bytes(f) for f in figures]
-        _say(f"report: {pages.write_page(pages.target(html, output), pages.compare_page(found, overlays))}")
+        _say(f"report: {pages.write_page(page, pages.compare_page(found, overlays))}")
     _say_drift(found.failures)
     raise typer.Exit(found.exit_code)
 

@@ -163,6 +163,15 @@ def test_a_run_larger_than_the_disk_exits_1_and_leaves_no_partial_run(tmp_path, 
     assert contents(disk) in ([], ["tiny"])  # no run directory, no hidden staging folder or temporary file
 
 
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_an_html_report_onto_a_full_disk_exits_1_and_leaves_no_partial_page(full_disk, tmp_path, command):
+    run = Path(__file__).resolve().parent.parent / "results" / "reference" / "runs" / "relu_he"
+    args = ["report", run, "--no-plots"] if command == "report" else ["compare", run, run, "-o", tmp_path]
+    result = invoke(*args, "--html", full_disk / "report.html")
+    assert_fault(result, str(full_disk))  # refused before any work
+    assert "No space left on device" in result.output and contents(full_disk) == ["filler"]
+
+
 def test_a_disk_that_fills_mid_sweep_keeps_the_finished_runs(tmp_path, monkeypatch):
     real, calls = gradlab.results._write_files, []
 
