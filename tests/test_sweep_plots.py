@@ -124,6 +124,26 @@ def test_heatmap_leaves_layers_a_shallower_run_lacks_blank(depth_sweep):
     assert "depth (hidden layers)" in texts(fig) and "at step 0" in texts(fig)
 
 
+def test_each_heatmap_panel_has_its_own_colour_scale_and_bar(depth_sweep):
+    from gradlab.reporters.figure import color_range
+
+    fig = sweep_plots.fig_heatmaps(depth_sweep)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    meshes = [ax.collections[0] for ax in panels]
+    assert len(bars) == len(panels) == 2
+    assert meshes[0].norm is not meshes[1].norm
+    for mesh in meshes:
+        cells = np.ma.masked_invalid(np.ma.filled(mesh.get_array().astype(float), np.nan))
+        finite = cells.compressed()
+        finite = finite[(finite >= mesh.norm.vmin) & (finite <= mesh.norm.vmax)]  # zeros and ∞ sit outside
+        assert (mesh.norm.vmin, mesh.norm.vmax) == color_range(finite)  # its own data's range, widened
+        assert mesh.colorbar is not None and mesh.colorbar.mappable is mesh  # its own bar
+    sigmoid, relu = (mesh.norm.vmax - mesh.norm.vmin for mesh in meshes)
+    assert relu < sigmoid / 2  # ReLU/He's narrow range gets the whole colour map, not a sliver of sigmoid's
+    assert "each panel has its own colour scale" in fig._suptitle.get_text()
+
+
 def test_the_awkward_values_are_drawn_or_noted_never_a_crash(awkward, tmp_path):
     assert_pngs(write_quietly(awkward, tmp_path), tmp_path)
     ratio, heat, verdicts, loss = (make(awkward) for make in sweep_plots.FIGURES.values())

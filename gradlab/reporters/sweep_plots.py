@@ -11,6 +11,7 @@ those of the sweep's base config (``summary.record``).
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -129,10 +130,14 @@ def _series(rows: list[dict], xa: XAxis, column: str) -> tuple[np.ndarray, np.nd
     return np.array([p[0] for p in pts], dtype=float), np.array([p[1] for p in pts], dtype=float)
 
 
-def _title(fig: "Figure", summary: "SweepSummary", what: str) -> None:
+def _title(fig: "Figure", summary: "SweepSummary", what: str, how: str = "") -> None:
+    """What the figure shows, of which sweep, and how it is drawn (``how``); then the runs and the axes. Each
+    line wrapped to the figure's width (about 12 characters an inch at 10.5 pt)."""
     groups = f"one group per value of {', '.join(summary.group_axes)}" if summary.group_axes else "one group"
-    fig.suptitle(f"{what} — sweep '{summary.name}'\n{len(summary.rows)} runs; x: {summary.x_axis}; {groups}",
-                 fontsize=10.5)
+    lines = [f"{what} — sweep '{summary.name}'" + (f"; {how}" if how else ""),
+             f"{len(summary.rows)} runs; x: {summary.x_axis}; {groups}"]
+    width = int(fig.get_figwidth() * 12)
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in lines), fontsize=10.5)
 
 
 def _legend(ax: "Axes", handles: list, group_handles: list) -> None:
@@ -253,7 +258,11 @@ def _grid_shape(n: int) -> tuple[int, int, float]:
 
 
 def fig_heatmaps(summary: "SweepSummary") -> "Figure":
-    """log10 ‖∂L/∂W_l‖ at step 0 as an x × layer map, a panel per group, one colour scale for all."""
+    """log10 ‖∂L/∂W_l‖ at step 0 as an x × layer map, a panel per group, each with its own colour scale and bar.
+
+    One shared scale would let the widest group set it: beside a sigmoid stack spanning 30 decades, a healthy
+    ReLU group's one decade of structure is a single flat colour. Each panel's scale is its own finite range
+    (widened to MIN_DECADES, so a factor of 3 does not look like 1e20)."""
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
     from matplotlib.patches import Patch
@@ -262,15 +271,17 @@ def fig_heatmaps(summary: "SweepSummary") -> "Figure":
     keys = list(summary.groups())
     n_layers = max((int(p["layer"]) for p in summary.profiles), default=1)
     zs = [_layer_matrix(summary, k, xa, n_layers) for k in keys]
-    vmin, vmax = color_range(np.concatenate([z.ravel() for z in zs]))
     # exact zeros (log10 = -inf) go to the "under" colour, recorded NaN/inf to "over"; absent cells stay masked
     cmap = colormaps[CMAP].with_extremes(under=ZERO_COLOR, over=BAD_COLOR, bad=(0, 0, 0, 0))
     rows, cols, width = _grid_shape(len(keys))
-    fig = figure(width * cols + 1.4, 0.7 * width * rows + 1.6)
+    fig = figure((width + 0.9) * cols + 0.6, 0.7 * width * rows + 1.6)
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     for i, (ax, key, z) in enumerate(zip(axes, keys, zs)):
+        vmin, vmax = color_range(z)
         mesh = ax.pcolormesh(xa.edges(), np.arange(0.5, n_layers + 1), log_cells(z, vmin, vmax), cmap=cmap,
                              norm=Normalize(vmin, vmax), edgecolors="face", linewidth=0)
+        fig.colorbar(mesh, ax=ax, extend=colorbar_extend(np.isneginf(z).any(), np.isposinf(z).any()), pad=0.02,
+                     aspect=25, label="log10 ‖∂L/∂W$_l$‖")
         ax.set_facecolor(MISSING_COLOR)
         ax.set_title(group_label(summary, key), fontsize=9.5)
         xa.setup(ax, cells=True)
@@ -283,8 +294,6 @@ def fig_heatmaps(summary: "SweepSummary") -> "Figure":
         ax.set_axis_off()
     zero = any(np.isneginf(z).any() for z in zs)
     over = any(np.isposinf(z).any() for z in zs)
-    fig.colorbar(mesh, ax=axes[:len(keys)].tolist(), extend=colorbar_extend(zero, over), pad=0.02, aspect=30,
-                 label="log10 ‖∂L/∂W$_l$‖ at step 0   (Frobenius norm of the weight gradient)")
     notes = []
     if any(np.isnan(z).any() for z in zs):
         notes.append(Patch(facecolor=MISSING_COLOR, edgecolor="0.6",
@@ -295,7 +304,8 @@ def fig_heatmaps(summary: "SweepSummary") -> "Figure":
         notes.append(Patch(facecolor=BAD_COLOR, edgecolor="0.3", label="not finite (NaN or ∞)"))
     if notes:
         fig.legend(handles=notes, loc="outside lower center", ncols=len(notes), fontsize=8, frameon=False)
-    _title(fig, summary, f"log10 ‖∂L/∂W‖ at step 0 by layer and {xa.label}")
+    _title(fig, summary, f"log10 ‖∂L/∂W$_l$‖ at step 0 (Frobenius norm) by layer and {xa.label}",
+           "each panel has its own colour scale" if len(keys) > 1 else "")
     return fig
 
 
