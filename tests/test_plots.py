@@ -126,8 +126,8 @@ def test_grad_profile_draws_the_runs_own_verdict_thresholds():
     assert "$10^{-1}$ and $10^{+0.5}$" in texts(ax_w.figure)
 
 
-LONG_MESSAGE = ("exploding: first-layer ‖∂L/∂h‖ is 10^+7.5 of the last layer's; training diverged at step 2 (the "
-                "forward pass overflowed at layer 9 of 11); " + "and more words " * 20)
+LONG_MESSAGE = ("exploding: first-layer ‖∂L/∂h‖ is 10^+7.5 of the last layer's; training diverged at step 2 "
+                "(the forward pass overflowed at layer 9 of 11); " + "and more words " * 20)
 
 
 def text_boxes(fig) -> dict:
