@@ -93,3 +93,9 @@ def test_python_api_example_runs_and_prints_what_it_says(tmp_path, monkeypatch):
     assert printed[0] == claimed
     assert printed[1].startswith("Linear W (2, 64)")
     assert list((tmp_path / "results" / "sigmoid_deep").iterdir())
+
+
+def test_every_image_the_readme_shows_is_in_the_repository():
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", README)
+    assert "docs/report_run.png" in images and "docs/report_compare.png" in images
+    assert [i for i in images if not (ROOT / i).is_file()] == []

@@ -284,14 +284,17 @@ def _side_figure(side, role: str, committed: bool) -> str:
     return image(png_bytes(make(side.data)), f"{role}: {side.name} ({side.path})")
 
 
-def _contents(pairs: list["Pair"], failed: list[bool], tol: float | None) -> str:
+def _mark(bad: bool, tol: float | None) -> str:
+    return "" if tol is None else badge("drifted", "exploding") if bad else badge("ok", "healthy")
+
+
+def _contents(pairs: list["Pair"], failed: list[bool], order: list[int], tol: float | None) -> str:
     """One line per experiment, linking to its section: a reviewer goes straight to what drifted."""
     items = []
-    for i, (pair, bad) in enumerate(zip(pairs, failed)):
-        largest = pair.largest
+    for i in order:
+        pair, largest = pairs[i], pairs[i].largest
         size = f"largest Δ {_dec(largest.decades)}" if largest is not None else "nothing to compare"
-        mark = badge("drifted", "exploding") if bad else badge("ok", "healthy") if tol is not None else ""
-        items.append(f'<li>{mark}<a href="#{esc(pair.other.kind)}-{i}">{esc(pair.other.kind)} '
+        items.append(f'<li>{_mark(failed[i], tol)}<a href="#{esc(pair.other.kind)}-{i}">{esc(pair.other.kind)} '
                      f"{esc(pair.other.name)}</a> · {esc(size)}</li>")
     return f'<nav><ul class="contents">{"".join(items)}</ul></nav>'
 
@@ -316,19 +319,19 @@ def compare_page(found: "Comparison", overlays: list[bytes]) -> str:
                        + (f" · tolerance {tol:g} decades of log10 norm" if tol is not None else "") + "</p>"
                  + f'<div class="summary">{" ".join(head)}</div>'
                  + (f'<p class="bad">{esc("; ".join(found.unmatched))}</p>' if found.unmatched else ""))
-    body = [top, _contents(found.pairs, failed, tol)]
+    order = sorted(range(n), key=lambda i: not failed[i])  # what drifted first
+    body = [top, _contents(found.pairs, failed, order, tol)]
     first = found.pairs[0].reference.name if found.pairs and tol is None else None
     roles = ("baseline", "current") if tol is not None else ("reference", "other")
-    for i, (pair, bad) in enumerate(zip(found.pairs, failed)):
-        ref, cur = pair.reference, pair.other
-        mark = badge("drifted", "exploding") if bad else badge("ok", "healthy") if tol is not None else ""
-        body += [f'<section id="{esc(cur.kind)}-{i}"><h2>{mark}{esc(cur.kind)} {esc(cur.name)}</h2>',
-                 f'<p class="sub">baseline {esc(ref.path)} · current {esc(cur.path)}</p>',
+    for i in order:
+        ref, cur = found.pairs[i].reference, found.pairs[i].other
+        body += [f'<section id="{esc(cur.kind)}-{i}"><h2>{_mark(failed[i], tol)}{esc(cur.kind)} {esc(cur.name)}</h2>',
+                 f'<p class="sub">{roles[0]} {esc(ref.path)} · {roles[1]} {esc(cur.path)}</p>',
                  '<div class="pair">', _side_figure(ref, roles[0], tol is not None), _side_figure(cur, roles[1], False),
                  "</div>"]
         if tol is not None and i < len(overlays):
             body.append(image(overlays[i], "overlay: baseline and current on shared axes"))
-        body += ['<div class="scroll">', terminal(differences_table(pair, tol)), "</div></section>"]
+        body += ['<div class="scroll">', terminal(differences_table(found.pairs[i], tol)), "</div></section>"]
     if tol is None and overlays:
         body.insert(1, "<section><h2>Overlay</h2>" + image(overlays[0], f"every input against {first}")
                     + "</section>")
