@@ -69,8 +69,10 @@ def test_map_colours_log_chi1_centred_at_one(tanh_fig):
     mesh = tanh_fig.axes[0].collections[0]
     expected = np.log10(theory.chi1_grid(theory.activation("tanh"), SW2[None, :], SB2[:, None]))
     np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(expected.shape), expected)
-    # equal decades on both sides of χ₁ = 1, set by the wider side (tanh: the ordered one, χ₁ down to 1/30)
-    assert mesh.norm.vmin == -mesh.norm.vmax == pytest.approx(-np.nanmax(np.abs(expected)))
+    # equal decades on both sides of χ₁ = 1, set by the wider side (tanh: the ordered one, χ₁ down to 1/30),
+    # capped at one decade
+    assert mesh.norm.vmin == -mesh.norm.vmax == pytest.approx(-min(np.nanmax(np.abs(expected)), phase.MAX_LIMIT))
+    assert phase.MAX_LIMIT == 1.0 and mesh.colorbar.extend == "min"  # χ₁ → 0 at σ_w² → 0: an arrow, not a clip
     assert np.nanmax(expected) < 0.5 * mesh.norm.vmax  # the chaotic side alone would have set a narrower scale
     cbar = tanh_fig.axes[1]
     ticks = cbar.get_yticks()

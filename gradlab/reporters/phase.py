@@ -4,7 +4,7 @@ and, when given, the per-layer factors a sweep measured, on the map and against 
 χ₁ is the factor by which ‖∂L/∂h‖² changes per layer in a wide, deep MLP at initialization (see ``theory``):
 below 1 (ordered) gradients vanish with depth, above 1 (chaotic) they explode. The map is coloured by log χ₁
 on a diverging scale, white at χ₁ = 1 and symmetric in log χ₁: a colour is as many decades above 1 as its
-mirror colour is below (so tanh's chaotic side, reaching only χ₁ ≈ 1.4, stays pale: it is mild). The critical
+mirror colour is below, out to a decade either side (arrows beyond). The critical
 line and the region labels say which side a point is on; the colour bar gives the values. A measured point's
 colour cannot show a 15% deviation from the theory, so a second panel plots measured against predicted per-layer
 factors around the line y = x. The numbers, the critical line included, come computed in a ``theory.PhaseMap``
@@ -34,6 +34,7 @@ CRITICAL_COLOR = "black"
 POINT_EDGE = "black"  # the ring of a measured point: no colour of the map
 AGREEMENT_DECADES = 0.5  # the measured-against-predicted panel spans at least half a decade
 MIN_LIMIT = math.log10(2.0)  # the colour scale spans at least χ₁ = 1/2 … 2, so a 1.1 stays pale
+MAX_LIMIT = 1.0  # and at most 1/10 … 10
 TEXT_BOX = (0.22, 0.07)  # a region label's size in axes fractions, to keep it off the other phase and the edges
 SW2, SB2 = r"$\sigma_w^2$", r"$\sigma_b^2$"  # mathtext: a literal σ_w would print its underscore
 REGIONS = (("ordered (vanishing)", np.less), ("chaotic (exploding)", np.greater))
@@ -50,10 +51,12 @@ def _color_limit(z: np.ndarray) -> float:
     """The half-width, in decades, of the colour scale of log10 χ₁ values ``z``: the same on both sides of
     χ₁ = 1, so that a colour step is the same factor above 1 as below it (a half per side would stretch
     tanh's chaotic side, which reaches only χ₁ ≈ 1.4, over as many colours as its ordered side's 1/30). The
-    wider side of the data sets it, at least MIN_LIMIT."""
+    wider side of the data sets it, at least MIN_LIMIT and at most MAX_LIMIT: χ₁ compounds over depth, so a
+    factor of 10 per layer is already extreme, and a wider scale would wash out the χ₁ of 2 that ReLU reaches
+    (beyond it, the colour bar's arrows)."""
     finite = np.abs(np.asarray(z, dtype=float))
     finite = finite[np.isfinite(finite)]
-    return max(float(finite.max()) if finite.size else 0.0, MIN_LIMIT)
+    return min(max(float(finite.max()) if finite.size else 0.0, MIN_LIMIT), MAX_LIMIT)
 
 
 def _side_ticks(extent: float) -> np.ndarray:
@@ -243,7 +246,8 @@ def fig_phase(pm: "PhaseMap", points: list[dict] | None = None) -> "Figure":
     ax.set_ylim(sb2[0], sb2[-1])
     ax.set_xlabel(f"{SW2}   (weight variance × fan-in: 1 for Xavier at equal widths, 2 for He)")
     ax.set_ylabel(f"{SB2}   (bias variance)")
-    cbar = fig.colorbar(mesh, ax=ax, extend=colorbar_extend((shown < -limit).any(), (shown > limit).any()),
+    drawn = np.concatenate([z[np.isfinite(z)], shown])
+    cbar = fig.colorbar(mesh, ax=ax, extend=colorbar_extend((drawn < -limit).any(), (drawn > limit).any()),
                         pad=0.02, aspect=30,
                         label="χ₁   (per-layer factor of ‖∂L/∂h‖² going down)\n"
                               "log scale, as many decades above 1 as below")
