@@ -125,15 +125,20 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
-def _json_safe(value):
-    """NaN and infinities become null, so summary.json is strict JSON that any tool can read."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+def json_safe(value):
+    """``value`` as strict JSON that any tool can read: NaN and infinities null, tuples lists, NumPy scalars
+    Python numbers, paths and other objects text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if hasattr(value, "item"):  # a NumPy scalar
+        return json_safe(value.item())
+    return str(value)
 
 
 def config_hash(config: ExperimentConfig, length: int = 8) -> str:
@@ -157,7 +162,7 @@ def _write_files(result: RunResult, folder: Path, run_id: str) -> None:
     _write_synced(folder / "steps.csv", csv_text(result.steps))
     _write_synced(folder / "layers.csv", csv_text(result.layers))
     (folder / "plots").mkdir(exist_ok=True)
-    _write_synced(folder / "summary.json", json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
+    _write_synced(folder / "summary.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
 
 
 def write_run(result: RunResult, run_dir: str | Path) -> Path:

@@ -39,7 +39,8 @@ def reports(tmp_path_factory, drifted) -> dict[str, tuple[Path, str]]:
     return pages
 
 
-@pytest.mark.parametrize("kind, figures", [("run", 4), ("sweep", 4), ("compare", 2 * 3)])  # compare: two pairs of baseline, current and overlay
+# compare: two experiments, each with the baseline's figure, the current one and their overlay
+@pytest.mark.parametrize("kind, figures", [("run", 4), ("sweep", 4), ("compare", 2 * 3)])
 def test_a_report_opens_offline_with_every_figure_and_no_error(reports, kind, figures):
     page, says = reports[kind]
     seen = visit(page, SHOTS / f"{kind}.png")

@@ -78,7 +78,7 @@ def test_load_run_errors(tmp_path):
 def test_summary_json_is_strict_even_with_infinities_inside_lists(tmp_path):
     import json
 
-    from gradlab.results import _json_safe
+    from gradlab.results import json_safe
 
     data = {"a": [1.0, float("-inf"), [float("nan")]], "b": {"c": (float("inf"),)}}
-    assert json.loads(json.dumps(_json_safe(data), allow_nan=False)) == {"a": [1.0, None, [None]], "b": {"c": [None]}}
+    assert json.loads(json.dumps(json_safe(data), allow_nan=False)) == {"a": [1.0, None, [None]], "b": {"c": [None]}}

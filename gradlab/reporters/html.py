@@ -21,7 +21,6 @@ from rich.terminal_theme import TerminalTheme
 from rich.text import Text
 
 from .. import __version__
-from .table import VERDICT_STYLE
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
