@@ -34,10 +34,16 @@ from .recorder import INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS
 FILES = ("config.yaml", "steps.csv", "layers.csv", "summary.json")
 
 
+# A missing number is written ``NaN``, the one spelling that pandas and polars both read as a float (polars
+# reads ``nan`` as text, and a column left blank in every row as text too). Files written before were blank
+# there; readers take both.
+MISSING = "NaN"
+
+
 def cell_text(v) -> str:
-    """Shortest round-trip text for floats (so equal runs give byte-identical files); blank for NaN."""
+    """Shortest round-trip text for floats (so equal runs give byte-identical files); ``NaN`` for NaN."""
     if isinstance(v, (float, np.floating)):
-        return "" if math.isnan(v) else repr(float(v))
+        return MISSING if math.isnan(v) else repr(float(v))
     return str(v)
 
 
@@ -294,12 +300,13 @@ def read_csv(path: Path, required: Sequence[str], converter: Callable[[str], Cal
     return columns
 
 
-def _float(text: str) -> float:
-    return float(text) if text else math.nan  # NaN is written as a blank
+def read_float(text: str) -> float:
+    """A float cell: ``NaN`` (or, in files written before, a blank) is NaN."""
+    return float(text) if text else math.nan
 
 
 def _number(column: str) -> Callable[[str], Any]:
-    return int if column in INT_COLUMNS else _float
+    return int if column in INT_COLUMNS else read_float
 
 
 def _read_run_csv(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:

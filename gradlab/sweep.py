@@ -31,7 +31,7 @@ from .guard import check_all
 from .yamlio import yaml_value
 from .recorder import deciding_measure, log10_ratio
 from .results import (atomic_write, config_hash, corrupt, csv_text, io_faults, load_run, load_yaml, make_dir,
-                      problems, read_csv, read_json, write_run)
+                      problems, read_csv, read_float, read_json, write_run)
 
 SPEC_FILE = "sweep.yaml"
 KEY_LENGTH = 12
@@ -497,16 +497,40 @@ def _failure(record: Path, broken: Optional[str], folder: Path) -> str:
 
 
 def _column(rows: list[dict], name: str) -> np.ndarray:
-    """Cells as objects, so integers stay integers beside blanks (a diverged step, or none)."""
+    """Cells as objects, so integers stay integers beside NaN (a diverged step, or none); a text column's
+    missing cell is blank, a number column's NaN."""
     cells = [v if isinstance(v, (str, float)) or (isinstance(v, int) and not isinstance(v, bool)) else label_of(v)
              for v in (r[name] for r in rows)]
+    if name in TEXT_COLUMNS:
+        cells = ["" if isinstance(v, float) and math.isnan(v) else v for v in cells]
     return np.asarray(cells, dtype=object)
 
 
+def field_columns(axes: list[Axis]) -> dict[str, tuple[Axis, int]]:
+    """The columns a paired axis adds to the tables beside its own (``model.activation+model.init``,
+    ``sigmoid+xavier_normal``): one per field (``model.activation``, ``model.init``) holding that field's value,
+    so that a dataframe can filter or group on one field without splitting labels. ``{column: (axis, index)}``;
+    a field whose name is already a column is left out."""
+    taken = {a.name for a in axes} | set(SUMMARY_COLUMNS) | set(PROFILE_COLUMNS)
+    return {key: (axis, i) for axis in axes if len(axis.keys) > 1 for i, key in enumerate(axis.keys)
+            if key not in taken}
+
+
+def _with_fields(rows: list[dict], axes: list[Axis]) -> list[dict]:
+    """Rows with the field columns filled in from each paired axis's label (text in a row read back from a table,
+    the same label in one collected from the runs)."""
+    fields = field_columns(axes)
+    combos = {axis.name: dict(zip(axis.labels(), axis.values)) for axis, _ in fields.values()}
+    return [{**row, **{key: combos[axis.name][row[axis.name]][i] for key, (axis, i) in fields.items()}}
+            for row in rows]
+
+
 def write_tables(summary: SweepSummary) -> None:
-    axes = summary.axis_names
+    fields = field_columns(summary.axes)
+    axes = [c for a in summary.axes for c in (a.name, *(k for k in a.keys if k in fields))]  # a pair, then its fields
     for name, rows, columns in (("summary.csv", summary.rows, [*axes, *SUMMARY_COLUMNS]),
                                 ("profiles.csv", summary.profiles, [*axes, *PROFILE_COLUMNS])):
+        rows = _with_fields(rows, summary.axes)
         atomic_write(summary.folder / name, csv_text({c: _column(rows, c) for c in columns}) if rows
                      else ",".join(columns) + "\n")
 
@@ -522,23 +546,25 @@ def _evidence(row: dict) -> str:
 
 def cell_value(axis: Optional[Axis], column: str, text: str):
     """A CSV cell back to its value: axis values as YAML (a paired axis stays its label), text as text,
-    integers as integers, blanks as NaN."""
+    integers as integers, ``NaN`` (a blank, in tables written before) as NaN."""
     if axis is not None:
         return text if len(axis.keys) > 1 else yaml_value(text)
     if column in TEXT_COLUMNS:
         return text
-    if text == "":
-        return math.nan
-    return int(text) if column in ("diverged_step", "layer") else float(text)
+    value = read_float(text)
+    return int(text) if column in ("diverged_step", "layer") and not math.isnan(value) else value
 
 
 def _read_table(path: Path, axes: list[Axis], columns: tuple[str, ...]) -> list[dict]:
-    """Rows of a sweep table; a missing, truncated or garbled table is a FaultError naming it."""
+    """Rows of a sweep table; a missing, truncated or garbled table is a FaultError naming it. The columns
+    of a paired axis's fields (see field_columns) repeat its label's parts and are left out of the rows, as
+    they are of the rows collected from the runs; tables written before them have none."""
     if not path.is_file():
         raise FaultError(f"{path} is missing; the sweep's tables are incomplete")
-    by_name = {a.name: a for a in axes}
-    table = read_csv(path, [*by_name, *columns], lambda name: lambda text: cell_value(by_name.get(name), name, text))
-    return [dict(zip(table, cells)) for cells in zip(*table.values())]
+    by_name, fields = {a.name: a for a in axes}, field_columns(axes)
+    table = read_csv(path, [*by_name, *columns], lambda name: str if name in fields else
+                     lambda text: cell_value(by_name.get(name), name, text))
+    return [{k: v for k, v in zip(table, cells) if k not in fields} for cells in zip(*table.values())]
 
 
 def load_sweep(folder: Path) -> SweepSummary:
