@@ -51,6 +51,28 @@ class RunResult:
         row = len(steps) - 1 if step is None else int(np.searchsorted(steps, step))
         return self.matrix(column)[row]
 
+    def __repr__(self) -> str:
+        """One line, not the arrays: what was trained, how it ended, and where it is saved."""
+        m, s = self.config.model, self.summary
+        width = m.widths[0] if len(set(m.widths)) == 1 else f"{min(m.widths)}-{max(m.widths)}"
+        status = s.get("status", "?") + (f" at step {s.get('diverged_step')}" if s.get("status") == "diverged" else "")
+        label = self._label
+        return (f"<RunResult {self.config.name}: depth {m.depth}, width {width}, {label(m.activation)}, "
+                f"{label(m.init)}; {status}, {s.get('verdict', '?')}; steps {s.get('steps_run', '?')}/"
+                f"{s.get('steps', '?')}; run_dir {self.run_dir if self.run_dir is not None else 'not saved'}>")
+
+    @staticmethod
+    def _label(spec) -> str:
+        """``relu``, or ``leaky_relu(slope=0.2)``: a registry entry as the config names it."""
+        return f"{spec.name}({', '.join(f'{k}={v}' for k, v in spec.params.items())})" if spec.params else spec.name
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the verdict, the per-layer table and the gradient profile, as the HTML report draws
+        them (gradlab.reporters.html.run_snippet)."""
+        from . import _run_html
+
+        return _run_html(self)
+
 
 def _seeds(config: ExperimentConfig) -> dict[str, np.random.Generator]:
     """Independent generators, so changing e.g. the batch order never shifts the init."""

@@ -405,6 +405,24 @@ class SweepSummary:
         base = (load_yaml(spec).get("base") or {}) if spec is not None and spec.is_file() else {}
         return ExperimentConfig(record=base.get("record") or {}).record
 
+    def __repr__(self) -> str:
+        """One line, not the rows: the axes, how many runs got each verdict (and did not complete), the folder."""
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            for word in {row["verdict"] or row["status"], *([row["status"]] if row["status"] != "completed" else [])}:
+                counts[word] = counts.get(word, 0) + 1
+        shape = " × ".join(f"{a.name} ({len(a.values)})" for a in self.axes)
+        tally = ", ".join(f"{word} {n}" for word, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return (f"<SweepSummary {self.name}: {len(self.rows)} runs over {shape}; {tally or 'no runs'}; "
+                f"folder {self.folder if self.folder is not None else 'none'}>")
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the verdicts by group and the first/last-layer ratio against x, as the HTML report
+        draws them (gradlab.reporters.html.sweep_snippet)."""
+        from . import _sweep_html
+
+        return _sweep_html(self)
+
 
 def _axis_value(axis: Axis, combo: tuple) -> Any:
     return combo[0] if len(axis.keys) == 1 else "+".join(label_of(v) for v in combo)

@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -87,8 +88,9 @@ def esc(text: object) -> str:
 
 def terminal(renderable, width: int = TABLE_WIDTH) -> str:
     """A rich renderable (a table, a verdict text) as the terminal shows it, in HTML with inline styles."""
+    # not force_jupyter: in a notebook, rich would display what it prints as well as record it
     console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor", force_terminal=True,
-                      legacy_windows=False)
+                      force_jupyter=False, legacy_windows=False)
     console.print(renderable)
     return console.export_html(theme=THEME, inline_styles=True, code_format='<pre class="term">{code}</pre>')
 
@@ -164,18 +166,26 @@ def _versions(summary: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in (summary.get("versions") or {}).items())
 
 
+def _run_banner(result: "RunResult") -> str:
+    """The verdict at the top: its badge (and a diverged one), and the closing lines the terminal prints."""
+    from .table import verdict_text
+
+    s = result.summary
+    verdict = "diverged" if s.get("status") == "diverged" else s.get("verdict", "")
+    return banner(verdict, badge(s.get("verdict", "?")) + (badge("diverged") if verdict == "diverged" else "")
+                  + terminal(verdict_text(s, result.config.record.floor)))
+
+
 def run_page(result: "RunResult") -> str:
     """A run: the verdict and the theory at the top, the per-layer table, every figure, the config and the
     metadata."""
     from ..results import config_yaml
     from .plots import FIGURES, describe
-    from .table import layer_table, verdict_text
+    from .table import layer_table
 
     s, cfg = result.summary, result.config
-    verdict = "diverged" if s.get("status") == "diverged" else s.get("verdict", "")
-    top = banner(verdict, badge(s.get("verdict", "?")) + (badge("diverged") if verdict == "diverged" else "")
-                 + terminal(verdict_text(s, cfg.record.floor)))
-    body = [top, "<section><h2>Per-layer gradients</h2>", terminal(layer_table(result)), "</section>",
+    body = [_run_banner(result),
+            "<section><h2>Per-layer gradients</h2>", terminal(layer_table(result)), "</section>",
             "<section><h2>Figures</h2>", figures(FIGURES, result), "</section>",
             "<section><h2>Run</h2>",
             facts([("run", s.get("run_id")), ("directory", result.run_dir), ("status", s.get("status")),
@@ -198,19 +208,35 @@ def _counts(rows: list[dict]) -> str:
     return " ".join(badge(f"{word} {n}", word) for word, n in sorted(seen.items(), key=lambda kv: -kv[1]))
 
 
+def _shape(summary: "SweepSummary") -> str:
+    from .sweep_table import axis_title
+
+    return " × ".join(f"{axis_title(a.name)} ({len(a.values)})" for a in summary.axes)
+
+
+def _sweep_banner(summary: "SweepSummary") -> str:
+    """The verdicts at the top: counted as badges, then by group, then any failures."""
+    from .sweep_table import failures, group_table
+
+    return banner("", f"<p>{_counts(summary.rows)}</p>" + terminal(group_table(summary)) + terminal(failures(summary)))
+
+
+def _sweep_figures(summary: "SweepSummary", makers: dict[str, Callable]) -> str:
+    """The sweep's figures once every run has finished; until then, a line saying so."""
+    pending = sum(r["status"] == "pending" for r in summary.rows)
+    return (figures(makers, summary) if not pending else
+            f"<p>{pending} runs are not finished yet: the figures are drawn when every run has finished "
+            f"(re-run the sweep command to complete them).</p>")
+
+
 def sweep_page(summary: "SweepSummary") -> str:
     """A sweep: the verdicts by group at the top, every figure, every run, the spec."""
     from .sweep_plots import FIGURES
-    from .sweep_table import axis_title, failures, group_table, runs_table
+    from .sweep_table import runs_table
 
-    pending = sum(r["status"] == "pending" for r in summary.rows)
-    shape = " × ".join(f"{axis_title(a.name)} ({len(a.values)})" for a in summary.axes)
-    top = banner("", f"<p>{_counts(summary.rows)}</p>" + terminal(group_table(summary)) + terminal(failures(summary)))
-    drawn = (figures(FIGURES, summary) if not pending else
-             f"<p>{pending} runs are not finished yet: the figures are drawn when every run has finished "
-             f"(re-run the sweep command to complete them).</p>")
+    shape = _shape(summary)
     spec = summary.folder / "sweep.yaml" if summary.folder is not None else None
-    body = [top, "<section><h2>Figures</h2>", drawn, "</section>",
+    body = [_sweep_banner(summary), "<section><h2>Figures</h2>", _sweep_figures(summary, FIGURES), "</section>",
             "<section><h2>Every run</h2>", '<div class="scroll">', terminal(runs_table(summary)), "</div></section>",
             "<section><h2>Sweep</h2>",
             facts([("directory", summary.folder), ("runs", len(summary.rows)), ("axes", shape)])]
@@ -337,6 +363,47 @@ def compare_page(found: "Comparison", overlays: list[bytes]) -> str:
     title = "gradlab compare" + (" against a baseline" if tol is not None else "")
     return page(title, f"{n} comparisons" + (f", tolerance {tol:g} decades" if tol is not None else ""),
                 "\n".join(body))
+
+
+# ---------------------------------------------------------------- in a notebook
+
+VIEW = "gradlab-view"
+VIEW_RULES = (":root", ".banner", ".badge", "pre", "pre.term", ".scroll", "figure", "figure img", "figcaption", ".sub")
+
+
+def _view(body: str) -> str:
+    """A fragment for a notebook's output, with the page's rules for the pieces it uses, each under the
+    fragment's own class: the notebook has styles of its own (a ``.badge`` among them) that must stay as they
+    are. Where a viewer strips the styles, the badges read as plain words and the tables keep their colours."""
+    rules = re.findall(r"^(\S[^{]*?)\s*\{([^}]*)\}", CSS, re.M)  # top-level rules only: not the print ones
+    css = " ".join(f".{VIEW}{'' if sel == ':root' else ' ' + sel} {{ {' '.join(decl.split())} }}"  # :root's colours
+                   for sel, decl in rules if sel in VIEW_RULES)
+    return f'<div class="{VIEW}"><style>{css}</style>\n{body}\n</div>'
+
+
+def run_snippet(result: "RunResult") -> str:
+    """A run as a notebook shows it (``RunResult._repr_html_``): the top of ``run_page``, its verdict and
+    per-layer table, with one figure, the gradient profile (as a comparison shows a run)."""
+    from .plots import FIGURES, describe
+    from .table import layer_table
+
+    where = f" · {result.run_dir}" if result.run_dir is not None else ""
+    name = SIDE_FIGURES["run"]
+    return _view("\n".join([f'<p class="sub">{esc(describe(result.config))}{esc(where)}</p>', _run_banner(result),
+                            f'<div class="scroll">{terminal(layer_table(result))}</div>',
+                            figures({name: FIGURES[name]}, result)]))
+
+
+def sweep_snippet(summary: "SweepSummary") -> str:
+    """A sweep as a notebook shows it (``SweepSummary._repr_html_``): the top of ``sweep_page``, its verdicts by
+    group, with one figure, the first/last-layer ratio against x (as a comparison shows a sweep)."""
+    from .sweep_plots import FIGURES
+
+    where = f" · {summary.folder}" if summary.folder is not None else ""
+    name = SIDE_FIGURES["sweep"]
+    return _view("\n".join([f'<p class="sub">{esc(summary.name)}: {len(summary.rows)} runs over '
+                            f"{esc(_shape(summary))}{esc(where)}</p>", _sweep_banner(summary),
+                            _sweep_figures(summary, {name: FIGURES[name]})]))
 
 
 # ---------------------------------------------------------------- writing
