@@ -10,17 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-# Set by some machines' administrators to pin OpenBLAS to an older kernel; they change numpy's speed, not its use.
-BLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def blas() -> dict:
-    """numpy's BLAS: library, version and the kernel it chose for this CPU (threadpoolctl), and any pins."""
-    from threadpoolctl import threadpool_info
-
-    info = [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
-            for lib in threadpool_info() if lib.get("user_api") == "blas"]
-    return {"libraries": info, "pins": {k: os.environ[k] for k in BLAS_PINS if k in os.environ}}
+# numpy's BLAS (library, version, the kernel it chose for this CPU, any pins): what every result records too
+from gradlab.provenance import BLAS_PINS, blas
 
 
 def describe_blas() -> str:

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import __version__, guard, theory
+from . import __version__, guard, provenance, theory
 from .config import DataConfig, ExperimentConfig, binary_ok
 from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
@@ -135,10 +135,11 @@ def predict_theory(config: ExperimentConfig) -> "theory.Prediction":
 def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, int], None]] = None) -> RunResult:
     """Train the configured MLP, recording per-layer statistics; a run that overflows ends as ``diverged``.
 
-    ``on_step(step, total)`` is called after each step, for progress display.
+    ``on_step(step, total)`` is called after each step, for progress display. The summary ends with the
+    run's ``provenance`` (gradlab.provenance.record: versions, BLAS kernel, machine, command, commit, times).
     """
     guard.check(config)
-    t0 = time.perf_counter()
+    started, t0 = provenance.now(), time.perf_counter()
     dtype = np.dtype(config.dtype)
     rngs = _seeds(config)
     data = _make_data(config.data, dtype, rngs["data"])
@@ -202,6 +203,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
                                overflow, cause)
     result.summary["theory"] = theory.summary(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
                                               result.profile("signal", 0), OUTPUTS[loss_name](data.n_classes))
+    # last, so that summary.json opens with the findings; ``versions`` above stays for older readers
+    result.summary["provenance"] = provenance.record(started, provenance.now())
     return result
 
 

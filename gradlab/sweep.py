@@ -5,6 +5,11 @@ directory per grid point, ``key`` a hash of its resolved config), ``failed/<key>
 retried on resume), and ``summary.csv`` / ``profiles.csv``, rebuilt from the runs in grid order, so a sweep
 that was interrupted and resumed ends with the same files as one that was not (only ``wall_time_s`` differs).
 A run directory that does not load (corrupt, truncated) is moved aside to ``runs/.corrupt-<key>-<n>`` and re-run.
+
+``sweep.yaml`` also keeps the ``provenance`` of the command that started the sweep (see gradlab.provenance), and
+of each later one that added to it under ``provenance.resumed``. A sweep is only continued by the gradlab and
+NumPy (major.minor) versions that started it, unless forced (see check_versions), so that its runs are not a
+silent mix of two engines' numbers.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import yaml
 
+from . import provenance
 from .config import ExperimentConfig, build_config, read_yaml
 from .errors import ConfigError, FaultError, GradlabError, ResultsError, UsageError
 from .executors import DaskExecutor, cores, execute, local_executor, stop_now
@@ -159,23 +165,80 @@ SHORTCUTS = {"depth": "model.depth", "width": "model.width", "activation": "mode
 
 def plan(config_path: Optional[Path], shortcuts: dict[str, Optional[str]], grid: list[str] = (),
          overrides: tuple[str, ...] = (), name: Optional[str] = None, seeds: Optional[int] = None,
-         output: Optional[Path] = None, resume: Optional[Path] = None) -> tuple[Sweep, Path]:
+         output: Optional[Path] = None, resume: Optional[Path] = None, force: bool = False
+         ) -> tuple[Sweep, Path]:
     """The sweep a command line asks for and the folder it runs in.
 
     With ``resume``, the sweep saved there, which takes nothing else. Otherwise a new one (see make_sweep)
     whose axes are the ``shortcuts`` given (``{"depth": "2..50", "lr": None, ...}``, see SHORTCUTS) and the
-    ``--grid`` options, in ``output`` (default: the config's ``output``) ``/sweeps/<name>``.
+    ``--grid`` options, in ``output`` (default: the config's ``output``) ``/sweeps/<name>``. A folder that
+    holds a sweep already is continued only by the versions that started it, unless ``force`` (see
+    check_versions).
     """
     picked = {flag: values for flag, values in shortcuts.items() if values is not None}
     if resume is not None:
         if config_path is not None or picked or grid or seeds is not None or overrides or name:
             raise UsageError("--resume SWEEP_DIR takes the config and axes saved there; drop the other axes, "
                              "CONFIG, --set and --name")
+        check_versions(resume, force)  # before load_spec: another version's spec may not validate in this one
         return load_spec(resume), Path(resume)
     axes = [make_axis(SHORTCUTS[flag], values, f"--{flag}") for flag, values in picked.items()]
     axes += [parse_grid_option(g) for g in grid]
     sweep = make_sweep(config_path, axes, tuple(overrides), name, seeds)
-    return sweep, sweep_dir(output if output is not None else Path(sweep.base["output"]), sweep.name)
+    folder = sweep_dir(output if output is not None else Path(sweep.base["output"]), sweep.name)
+    check_versions(folder, force)
+    return sweep, folder
+
+
+def recorded_provenance(folder: Path) -> Optional[dict]:
+    """The ``provenance`` in the sweep ``folder``'s sweep.yaml: None where there is no sweep.yaml, where it
+    predates provenance, or where it cannot be read (whoever needs the spec itself reports that)."""
+    path = Path(folder) / SPEC_FILE
+    if not path.is_file():
+        return None
+    try:
+        spec = load_yaml(path)
+    except FaultError:
+        return None
+    recorded = spec.get("provenance") if isinstance(spec, dict) else None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def check_versions(folder: Path, force: bool = False) -> None:
+    """Refuse, with a UsageError (exit 2), to add runs to the sweep in ``folder`` with a gradlab version, or a
+    NumPy major.minor version, other than the one that started it (see provenance.differences): its finished
+    runs are kept, not re-run, so the sweep would silently mix two engines' numbers. ``force`` mixes them anyway.
+
+    A sweep.yaml without provenance (written before gradlab recorded it) cannot be checked: it is continued,
+    as it always was. The check is against the command that started the sweep, not the latest to continue it.
+    """
+    recorded = None if force else recorded_provenance(folder)
+    found = provenance.differences(recorded) if recorded else []
+    if not found:
+        return
+    theirs = " and ".join(f"{what} {version}" for what, version, _ in found)
+    raise UsageError(f"{folder} was started by {provenance.engine(recorded)}, and this is {provenance.engine()}: "
+                     f"its runs would mix two engines' numbers. Continue it with {theirs}, pass --force to mix "
+                     f"them anyway, or start a new sweep in another folder (--name or --output)")
+
+
+def _spec(sweep: Sweep, recorded: Optional[dict], existed: bool, current: Optional[dict]) -> str:
+    """sweep.yaml's text: the spec, and the provenance of the command that started the sweep (``recorded``,
+    or ``current`` for a new sweep), with ``current`` appended to its ``resumed`` list when it continues an
+    existing one (a sweep.yaml that predates provenance has no starting record: only ``resumed``). ``current``
+    is None for a command that runs nothing: it changes no run, so it is not recorded."""
+    spec = sweep.to_spec()
+    if current is None:
+        prov = recorded
+    elif not existed:
+        prov = current
+    else:
+        before = recorded or {}
+        resumed = before.get("resumed") if isinstance(before.get("resumed"), list) else []
+        prov = {**before, "resumed": [*resumed, current]}
+    if prov is not None:
+        spec["provenance"] = prov
+    return yaml.safe_dump(spec, sort_keys=False)
 
 
 def executor_for(sweep: Sweep, workers: Optional[int] = None, scheduler: Optional[str] = None
@@ -246,10 +309,13 @@ def run_sweep(sweep: Sweep, folder: Path, make_executor: Callable[[], Any],
     called once before the first run (point and summary None) and after each, with the run's grid point
     (``{axis name: value}``) and its summary. Raises SweepInterrupted on Ctrl-C or SIGTERM,
     after every finished run is safely on disk.
+
+    sweep.yaml gets the provenance of this command (see _spec) when it has runs to do, its ``ended`` time once
+    they are done; plan() has checked that it may add them (check_versions).
     """
     configs = sweep.configs()
     folder = make_dir(Path(folder))
-    atomic_write(folder / SPEC_FILE, yaml.safe_dump(sweep.to_spec(), sort_keys=False))
+    existed, recorded = (folder / SPEC_FILE).is_file(), recorded_provenance(folder)
     runs, failed = folder / "runs", folder / "failed"
     done = finished_keys(configs, folder)  # finished by an earlier, interrupted or smaller, sweep: not re-run
     todo: dict[str, tuple[ExperimentConfig, dict]] = {}
@@ -264,11 +330,17 @@ def run_sweep(sweep: Sweep, folder: Path, make_executor: Callable[[], Any],
         if (runs / key).exists():  # there, but not finished: corrupt
             progress.set_aside.append(_set_aside(runs / key))
         todo[key] = (config, point)
+    current = provenance.record() if todo else None  # once, here: the workers' runs each keep their own
+    atomic_write(folder / SPEC_FILE, _spec(sweep, recorded, existed, current))
     if on_progress:
         on_progress(progress, None, None)
     if todo:
         _execute(todo, runs, failed, make_executor, progress, on_progress)
-    return collect(folder, sweep)
+    summary = collect(folder, sweep)
+    if current is not None:
+        current["ended"] = provenance.now()
+        atomic_write(folder / SPEC_FILE, _spec(sweep, recorded, existed, current))
+    return summary
 
 
 def finished_keys(configs: list[ExperimentConfig], folder: Path) -> dict[str, dict]:
