@@ -2,6 +2,7 @@
 continued by the gradlab and NumPy versions that started it (or with --force)."""
 
 import json
+import os
 import shutil
 import subprocess
 from datetime import datetime, timedelta
@@ -46,7 +47,7 @@ def one_line(text: str) -> str:
 def git(repo: Path, *args: str) -> str:
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_SYSTEM": "/dev/null",
-           "PATH": __import__("os").environ["PATH"]}
+           "PATH": os.environ["PATH"]}
     return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
 
 
