@@ -99,6 +99,12 @@ def git(cwd: str) -> Optional[dict]:
     return {"commit": commit.strip(), "dirty": bool(status.strip())}
 
 
+def _argv() -> list[str]:
+    """The command line, its program by name only (``gradlab``, not the path of a virtual environment)."""
+    args = [str(a) for a in sys.argv]
+    return [os.path.basename(args[0]), *args[1:]] if args else []
+
+
 def record(started: Optional[str] = None, ended: Optional[str] = None) -> dict:
     """The provenance of a result made now, in this process, as plain JSON/YAML data.
 
@@ -109,7 +115,7 @@ def record(started: Optional[str] = None, ended: Optional[str] = None) -> dict:
     """
     machine = copy.deepcopy(_machine())  # fresh mappings: YAML would write a shared one as an alias
     out = {"gradlab": __version__, "numpy": np.__version__, "python": machine["python"], "blas": blas(),
-           "platform": machine["platform"], "cpu": machine["cpu"], "argv": [str(a) for a in sys.argv]}
+           "platform": machine["platform"], "cpu": machine["cpu"], "argv": _argv()}
     try:
         repo = git(str(Path.cwd()))
     except OSError:  # the working directory was removed

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -96,6 +97,11 @@ def assert_a_record(p: dict, ended: bool = True) -> None:
         assert utc(p["ended"]) >= started
     else:
         assert p["ended"] is None
+
+
+def test_the_command_line_names_its_program_without_a_path(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/some/venv/bin/gradlab", "run", "sigmoid_deep"])
+    assert provenance.record()["argv"] == ["gradlab", "run", "sigmoid_deep"]
 
 
 def test_a_run_records_its_provenance_in_summary_json(tmp_path):
