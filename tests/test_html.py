@@ -152,6 +152,8 @@ def test_a_full_run_of_a_shipped_config_fits_the_page_budget(tmp_path):
     assert result.exit_code == 0, result.output
     size = (run / "report.html").stat().st_size
     assert 100_000 < size <= 2_000_000
+    words = self_contained((run / "report.html").read_text()).words
+    assert all(f" {key} " in words for key in ("command", "started", "ended", "BLAS", "platform"))  # provenance
 
 
 def test_compare_html_defaults_into_the_output_folder_and_keeps_the_exit_status(drifted, tmp_path):

@@ -166,6 +166,19 @@ def _versions(summary: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in (summary.get("versions") or {}).items())
 
 
+def _provenance(p: dict) -> list[tuple[str, object]]:
+    """Where and how the run was made, from summary.json's ``provenance`` (absent in older runs)."""
+    blas = ", ".join(f"{lib.get('internal_api')} {lib.get('version')} ({lib.get('architecture')}, "
+                     f"{lib.get('num_threads')} threads)" for lib in (p.get("blas") or {}).get("libraries", []))
+    git = p.get("git") or {}
+    machine = p.get("platform") or {}
+    return [("command", " ".join(p.get("argv") or [])), ("started", p.get("started")), ("ended", p.get("ended")),
+            ("git", f"{git['commit'][:12]}{' (dirty)' if git.get('dirty') else ''}" if git.get("commit") else None),
+            ("BLAS", blas), ("platform", " ".join(str(machine.get(k, "")) for k in ("system", "release", "machine"))
+                             if machine else None),
+            ("CPU", (p.get("cpu") or {}).get("model"))]
+
+
 def _run_banner(result: "RunResult") -> str:
     """The verdict at the top: its badge (and a diverged one), and the closing lines the terminal prints."""
     from .table import verdict_text
@@ -191,7 +204,7 @@ def run_page(result: "RunResult") -> str:
             facts([("run", s.get("run_id")), ("directory", result.run_dir), ("status", s.get("status")),
                    ("steps", f"{s.get('steps_run')}/{s.get('steps')}"), ("parameters", s.get("n_params")),
                    ("wall time", f"{s['wall_time_s']:.3g} s" if s.get("wall_time_s") is not None else None),
-                   ("versions", _versions(s))]),
+                   ("versions", _versions(s)), *_provenance(s.get("provenance") or {})]),
             "<h3>Config, as resolved</h3>", code(config_yaml(cfg)), "</section>"]
     return page(f"gradlab run: {cfg.name}", describe(cfg), "\n".join(body))
 
