@@ -123,7 +123,7 @@ def worker_death(exitcode: Optional[int]) -> str:
     """A dead worker's exit code in words: a negative one is the signal that ended it."""
     if exitcode is None:
         return "a worker process died (killed, or crashed)"
-    if exitcode == -signal.SIGKILL:
+    if exitcode == -getattr(signal, "SIGKILL", 9):  # 9 everywhere; Windows has no name for it
         return "a worker process was killed with SIGKILL (out of memory, or killed by hand)"
     if exitcode < 0:
         try:
