@@ -30,7 +30,7 @@ import yaml
 from . import provenance
 from .config import ExperimentConfig, build_config, read_yaml
 from .errors import ConfigError, FaultError, GradlabError, ResultsError, UsageError
-from .executors import DaskExecutor, cores, execute, local_executor, stop_now
+from .executors import DaskExecutor, check_main_guard, cores, execute, local_executor, stop_now
 from .experiment import RunResult
 from .grid import MAX_VALUES, Axis, check_size, expand, label_of, make_axis, merge_axes, parse_grid_option
 from .guard import check_all
@@ -251,6 +251,7 @@ def executor_for(sweep: Sweep, workers: Optional[int] = None, scheduler: Optiona
         return lambda: DaskExecutor(scheduler)
     n = workers or cores()
     check_all(sweep.configs(), share=n)
+    check_main_guard()  # here too, so that a script without the guard is refused before run_sweep writes anything
     return lambda: local_executor(n)
 
 
