@@ -4,6 +4,9 @@
 recorded steps, with its gradient-profile plot) and ``out/sweeps/default/`` (the sweep's spec, tables and
 plots, without its 98 run directories). ``gradlab compare OUT --baseline results/reference`` then checks a
 fresh set against the committed one.
+
+``gradlab reproduce`` writes to ``results/reproduced`` unless told otherwise: the committed reference is replaced
+only on purpose, with ``--update-reference``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .errors import UsageError
 from .experiment import RunResult
 from .results import check_writable, io_faults, make_dir
+
+REFERENCE = Path("results/reference")  # the committed reference, from the repository root
+REPRODUCED = Path("results/reproduced")  # where a plain `gradlab reproduce` writes
 
 RUN_PLOTS = ("grad_profile.png",)
 SWEEP_FILES = ("sweep.yaml", "summary.csv", "profiles.csv")
@@ -50,20 +57,37 @@ def _replace(target: Path, build: Callable[[Path], None]) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def reproduce(out: Path, configs: Path, make_executor: Callable, on_item: Optional[Callable[[str], None]] = None,
-              sweep: bool = True) -> list[Path]:
-    """Run every ``configs/*.yaml`` and (``sweep``) the default sweep; write them under ``out``. Returns what
-    was written."""
+def output_for(output: Optional[Path], update_reference: bool) -> Path:
+    """Where ``gradlab reproduce`` writes: OUTPUT, else ``results/reproduced``; the committed
+    ``results/reference`` only with ``--update-reference``, so that a plain run never overwrites it."""
+    is_reference = output is not None and Path(output).resolve() == REFERENCE.resolve()
+    if update_reference:
+        if output is not None and not is_reference:
+            raise UsageError(f"--update-reference writes to {REFERENCE}; leave out OUTPUT ({output}), "
+                             f"or leave out --update-reference to write to {output}")
+        return REFERENCE
+    if is_reference:
+        raise UsageError(f"{output} holds the committed reference results; to replace them, run "
+                         f"'gradlab reproduce --update-reference'; to compare with them, write elsewhere "
+                         f"(the default is {REPRODUCED})")
+    return REPRODUCED if output is None else Path(output)
+
+
+def reproduce(out: Path, configs: Optional[Path], make_executor: Callable,
+              on_item: Optional[Callable[[str], None]] = None, sweep: bool = True) -> list[Path]:
+    """Run every ``*.yaml`` in ``configs`` (default: the shipped configs) and (``sweep``) the default sweep;
+    write them under ``out``. Returns what was written."""
     from .config import load_config
     from .experiment import run_experiment
     from .reporters.figure import write_figures
     from .reporters.plots import FIGURES
     from .reporters.sweep_plots import FIGURES as SWEEP_FIGURES
     from .results import write_run
+    from .shipped import folder
     from .sweep import make_sweep, run_sweep
 
     out, written = check_writable(out), []  # before minutes of runs, not after
-    for path in sorted(Path(configs).glob("*.yaml")):
+    for path in sorted(Path(configs or folder()).glob("*.yaml")):
         config = load_config(path)
         if on_item:
             on_item(config.name)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from . import shipped
 from .errors import ConfigError
 
 
@@ -103,13 +104,19 @@ def _yaml_error(src: str, text: str, exc: yaml.YAMLError) -> str:
 
 
 def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
-    """Safely parse a YAML mapping; return it with the line of each key. Raises ConfigError."""
+    """Safely parse a YAML mapping; return it with the line of each key. Raises ConfigError.
+
+    A ``path`` where no file exists may name a shipped config instead (``sigmoid_deep``): see ``gradlab.shipped``.
+    """
+    path = shipped.resolve(path)
     src = str(path)
     if path.is_dir():
         raise ConfigError([f"{src}: is a directory; pass the path of a YAML config file"], src)
-    if not path.is_file():
-        what = "not a regular file" if path.exists() else "no such file"  # a device or a pipe may never end
-        raise ConfigError([f"{src}: {what}; pass the path of a YAML config (see configs/)"], src)
+    if not path.exists():
+        hint = shipped.missing_hint(path)
+        raise ConfigError([f"{src}: no such file; pass the path of a YAML config{' ' + hint if hint else ''}"], src)
+    if not path.is_file():  # a device or a pipe may never end
+        raise ConfigError([f"{src}: not a regular file; pass the path of a YAML config (see configs/)"], src)
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError([f"{src}: {path.stat().st_size:,} bytes is more than a config can be "

@@ -17,8 +17,9 @@ LAYERS = [
     # family that every layer raises (the engine's data loaders too), and the NumPy engine
     ("gradlab", "errors", "engine"),
     # what one run is made of, before it runs: configs and the light helpers that read them, the
-    # per-layer statistics and the verdict, and the mean-field theory; the provenance every result records
-    ("names", "yamlio", "config", "guard", "registry", "schema", "recorder", "theory", "provenance"),
+    # per-layer statistics and the verdict, and the mean-field theory; the provenance every result records; the
+    # shipped configs, found by name
+    ("names", "yamlio", "config", "guard", "registry", "schema", "recorder", "theory", "provenance", "shipped"),
     # one run: the training loop and its directory on disk
     ("experiment", "results"),
     # many runs: grid points (and the keys results are matched on), executors, sweeps, comparisons
