@@ -24,11 +24,23 @@ except ImportError:  # pragma: no cover - older typer
 from . import __version__
 from .errors import GradlabError, UsageError
 
-console = Console()
-err_console = Console(stderr=True)
+def _reader_left() -> None:
+    """The reader of stdout went away (`gradlab list | head`): not an error, and nothing left to flush at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(0)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:  # rich's own exits 1
+        _reader_left()
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 
 DEBUG_ENV = "GRADLAB_DEBUG"  # set to 1 to see the traceback behind an internal error
+PIPE_WIDTH = 200  # columns of tables written to a pipe or a file: wide enough that no path or value is wrapped
 
 
 def _say(text: str, stream: Console = console, style: str = "") -> None:
@@ -72,8 +84,13 @@ class _Group(TyperGroup):
         return super().main(_fill_optional_values(args), *rest, **kwargs)
 
     def invoke(self, ctx):
+        for stream in (console, err_console):
+            if not stream.is_terminal and not os.environ.get("COLUMNS"):
+                stream.width = PIPE_WIDTH  # rich would wrap at 80 columns, splitting a path across lines
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # a write of our own, such as the JSON document
+            _reader_left()
         except GradlabError as exc:
             raise _fail(exc.lines(), exc.exit_code) from None
         except MemoryError:
@@ -91,8 +108,8 @@ class _Group(TyperGroup):
                          f"{DEBUG_ENV}=1 to see where, and report it)"], 1) from None
 
 
-app = typer.Typer(cls=_Group, no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
-                  pretty_exceptions_show_locals=False,
+app = typer.Typer(cls=_Group, no_args_is_help=True, rich_markup_mode="rich",
+                  context_settings={"help_option_names": ["-h", "--help"]}, pretty_exceptions_show_locals=False,
                   help="See, measure and understand vanishing and exploding gradients in deep MLPs.")
 
 
@@ -114,30 +131,66 @@ def _html_option(default: str):
         help=f"Also write one self-contained HTML page, to FILE or (without one) {default}: tables, figures and "
              f"metadata in one file that opens offline in a browser.")]
 
+JsonOption = Annotated[bool, typer.Option(
+    "--json", help="Print one JSON document on stdout (keys in the README's Output for scripts); "
+                   "the tables go to stderr.")]
+QuietOption = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No tables and no progress: print only the path written (errors still go to stderr).")]
+
+
+class _Out:
+    """Where a command's human output goes: stdout; stderr when stdout carries JSON; nowhere when quiet."""
+
+    def __init__(self, as_json: bool = False, quiet: bool = False):
+        self.as_json, self.quiet = as_json, quiet
+        self.human = None if quiet else err_console if as_json else console
+
+    def show(self, renderable) -> None:
+        if self.human is not None:
+            self.human.print(renderable)
+
+    def say(self, text: str, path: object = None) -> None:
+        """A line for people; ``path``: what a quiet command prints instead (on stdout, unless it prints JSON)."""
+        if self.human is not None:
+            _say(text, self.human)
+        elif path is not None and not self.as_json:
+            _say(str(path))
+
+    def emit(self, doc: dict) -> None:
+        if self.as_json:
+            from .reporters.documents import dumps
+
+            sys.stdout.write(dumps(doc))
+            sys.stdout.flush()
+
+
 SetOption = Annotated[list[str], typer.Option(
     "--set", "-s", metavar="KEY.PATH=VALUE",
     help="Override a config field, e.g. [bold]--set model.depth=20[/]; repeatable. The value is parsed as YAML.")]
 
 
-def _show(result, plots: bool, fmt: str = "png") -> None:
+def _show(result, plots: bool, out: _Out, fmt: str = "png") -> None:
     from .reporters.table import render
 
-    console.print(render(result))
+    out.show(render(result))
     if result.run_dir is not None:
         if plots:
             from .reporters.plots import write_plots
 
             write_plots(result, result.run_dir / "plots", fmt)
-        _say(f"results: {result.run_dir}")
+        out.say(f"results: {result.run_dir}", result.run_dir)
 
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="YAML experiment config, e.g. configs/sigmoid_deep.yaml.")],
+    config: Annotated[Path, typer.Argument(
+        help="YAML experiment config, e.g. configs/sigmoid_deep.yaml, or a shipped config's name: sigmoid_deep.")],
     overrides: SetOption = [],  # noqa: B006 (typer reads the default, never mutates it)
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Directory for results (default: the config's [bold]output[/], 'results').")] = None,
     plots: Annotated[bool, typer.Option(help="Write PNG plots into the run directory.")] = True,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ):
     """Run one experiment: train, print the per-layer gradient table and verdict, write a results directory."""
     from dataclasses import replace
@@ -150,12 +203,20 @@ def run(
 
     cfg = load_config(config, overrides)
     check_writable(run_parent(cfg, output))  # before training: a full disk should not cost the run
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeRemainingColumn(), console=err_console, transient=True) as progress:
-        task = progress.add_task(cfg.name, total=None)
-        result = run_experiment(cfg, on_step=lambda step, total: progress.update(task, completed=step + 1,
-                                                                                   total=total + 1))
-    _show(replace(result, run_dir=save_run(result, output)), plots)
+    if quiet:  # no bar at all: even a disabled one leaves a blank line on stderr with older rich
+        result = run_experiment(cfg)
+    else:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(), console=err_console,
+                      transient=True) as progress:
+            task = progress.add_task(cfg.name, total=None)
+            result = run_experiment(cfg, on_step=lambda step, total: progress.update(task, completed=step + 1,
+                                                                                       total=total + 1))
+    from .reporters.documents import run_doc
+
+    result, out = replace(result, run_dir=save_run(result, output)), _Out(as_json, quiet)
+    _show(result, plots, out)
+    out.emit(run_doc(result))
 
 
 @app.command()
@@ -167,8 +228,11 @@ def report(
     image_format: Annotated[str, typer.Option(
         "--format", help="Image format of the plots: png or svg (both byte-identical for identical data).")] = "png",
     html: _html_option("DIR/report.html") = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ):
     """Redraw the table and the plots of a finished run or sweep from its directory alone."""
+    from .reporters import documents
     from .reporters import html as pages
     from .results import check_writable
     from .sweep import SPEC_FILE, load_sweep
@@ -178,33 +242,36 @@ def report(
     page = pages.target(html, run_dir) if html is not None else None
     if page is not None:
         check_writable(page.parent)  # before the work, not after it
+    out = _Out(as_json, quiet)
     if (run_dir / SPEC_FILE).is_file():
         found = load_sweep(run_dir)
-        _show_sweep(found, plots, runs, image_format)
-        make_page = pages.sweep_page
+        _show_sweep(found, plots, runs, out, image_format)
+        make_page, make_doc = pages.sweep_page, documents.sweep_doc
     else:
         from .results import load_run
 
         found = load_run(run_dir)
-        _show(found, plots, image_format)
-        make_page = pages.run_page
+        _show(found, plots, out, image_format)
+        make_page, make_doc = pages.run_page, documents.run_doc
     if page is not None:
-        _say(f"report: {pages.write_page(page, make_page(found))}")
+        written = pages.write_page(page, make_page(found))
+        out.say(f"report: {written}", written)
+    out.emit(make_doc(found))
 
 
 def _shortcut(help_: str):
     return Annotated[Optional[str], typer.Option(metavar="VALUES", help=help_, rich_help_panel="Axes")]
 
 
-def _show_sweep(summary, plots: bool, every_run: bool, fmt: str = "png") -> None:
+def _show_sweep(summary, plots: bool, every_run: bool, out: _Out, fmt: str = "png") -> None:
     from .reporters.sweep_table import render_sweep
 
-    console.print(render_sweep(summary, every_run))
+    out.show(render_sweep(summary, every_run))
     if plots and not any(r["status"] == "pending" for r in summary.rows):
         from .reporters.sweep_plots import write_sweep_plots
 
         write_sweep_plots(summary, summary.folder / "plots", fmt)
-    _say(f"sweep: {summary.folder}")
+    out.say(f"sweep: {summary.folder}", summary.folder)
 
 
 @app.command()
@@ -238,29 +305,40 @@ def sweep(
     resume: Annotated[Optional[Path], typer.Option(
         metavar="SWEEP_DIR", rich_help_panel="Execution",
         help="Finish the sweep saved in SWEEP_DIR, without repeating its axes.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", rich_help_panel="Execution",
+        help="With --resume or an existing sweep folder: continue even if it was made by another gradlab or "
+             "NumPy version.")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the number of runs and a sample of them; run nothing.")] = False,
     plots: Annotated[bool, typer.Option(help="Write the sweep's PNG plots.")] = True,
     runs: Annotated[bool, typer.Option("--runs", help="Also list every run in the summary.")] = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ):
     """Run a grid of experiments, in parallel and resumably; summarize where gradients vanish or explode.
 
     [bold]gradlab sweep --depth 2..50[/] sweeps depth on a built-in task, sigmoid/Xavier beside ReLU/He.
     Re-running a command skips the runs it already finished.
     """
+    from contextlib import nullcontext
+
+    from .reporters.documents import sweep_doc
     from .reporters.progress import SweepProgress
     from .sweep import executor_for, plan, run_sweep
 
     shortcuts = {"depth": depth, "width": width, "activation": activation, "init": init, "batchnorm": batchnorm,
                  "residual": residual, "lr": lr}
-    spec, folder = plan(config, shortcuts, grid, tuple(overrides), name, seeds, output, resume)
+    spec, folder = plan(config, shortcuts, grid, tuple(overrides), name, seeds, output, resume, force)
     if dry_run:
         _dry_run(spec, folder)
         return
     make_executor = executor_for(spec, workers, scheduler)  # the memory guard refuses here, before any run
-    with SweepProgress(err_console, spec.name) as show:
+    out = _Out(as_json, quiet)
+    with nullcontext() if quiet else SweepProgress(err_console, spec.name) as show:
         summary = run_sweep(spec, folder, make_executor, show)
-    _show_sweep(summary, plots, runs)
+    _show_sweep(summary, plots, runs, out)
+    out.emit(sweep_doc(summary))
     if any(r["status"] == "failed" for r in summary.rows):
         raise typer.Exit(1)
 
@@ -289,6 +367,7 @@ def theory_(
     sigma_b2: Annotated[Optional[float], typer.Option(
         "--sigma-b2", min=0, help="σ_b²: biases ~ N(0, σ_b²).")] = None,
     depth: Annotated[Optional[int], typer.Option(min=1, help="Number of hidden layers.")] = None,
+    as_json: JsonOption = False,
 ):
     """Mean-field predictions at init: q*, χ₁, the depth scale ξ, the regime, and where ‖∂L/∂h‖ crosses 1e±6.
 
@@ -296,11 +375,14 @@ def theory_(
     rises above 1e6 (exploding).
     """
     from .experiment import predict_theory
+    from .reporters.documents import theory_doc
     from .reporters.theory_table import render_theory
     from .theory import config_for
 
     cfg = config_for(config, tuple(overrides), activation, sigma_w2, sigma_b2, depth)
-    console.print(render_theory(cfg, predict_theory(cfg)))
+    prediction, out = predict_theory(cfg), _Out(as_json)
+    out.show(render_theory(cfg, prediction))
+    out.emit(theory_doc(cfg, prediction))
 
 
 @app.command()
@@ -340,10 +422,13 @@ def compare(
     html: _html_option("OUTPUT/report.html") = None,
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Folder for the overlay figures.")] = Path("results/compare"),
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ):
     """Overlay runs or sweeps, tabulate their differences, and check them against a baseline."""
     from .compare import check
     from .reporters import html as pages
+    from .reporters.documents import compare_doc
     from .reporters.compare_plots import write_compare
     from .reporters.compare_table import markdown as to_markdown
     from .reporters.compare_table import render_compare
@@ -353,16 +438,17 @@ def compare(
     for folder in (output, *([page.parent] if page is not None else [])):
         check_writable(folder)  # before the work, not after it
     found = check(dirs, baseline, tolerance)
-    figures = [write_compare(sides, output, stem) for sides, stem in found.overlays]
-    console.print(render_compare(found.pairs, found.tolerance, found.unmatched))
+    figures, out = [write_compare(sides, output, stem) for sides, stem in found.overlays], _Out(as_json, quiet)
+    out.show(render_compare(found.pairs, found.tolerance, found.unmatched))
     if markdown is not None:
         make_dir(markdown.parent)
         atomic_write(markdown, to_markdown(found.pairs, found.tolerance, found.unmatched))
-    _say(f"figures: {', '.join(map(str, figures))}")
+    out.say(f"figures: {', '.join(map(str, figures))}")
     if page is not None:
-        overlays = [read_bytes(f) for f in figures]
-        _say(f"report: {pages.write_page(page, pages.compare_page(found, overlays))}")
+        written = pages.write_page(page, pages.compare_page(found, [read_bytes(f) for f in figures]))
+        out.say(f"report: {written}", written)
     _say_drift(found.failures)
+    out.emit(compare_doc(found))
     raise typer.Exit(found.exit_code)
 
 
@@ -377,18 +463,28 @@ def _say_drift(failures: list[list[str]]) -> None:
 
 @app.command()
 def reproduce(
-    output: Annotated[Path, typer.Argument(help="Where to write: runs/<config>/ and sweeps/default/.")] = Path(
-        "results/reference"),
-    configs: Annotated[Path, typer.Option(help="The folder of shipped configs to run.")] = Path("configs"),
+    output: Annotated[Optional[Path], typer.Argument(
+        help="Where to write: runs/<config>/ and sweeps/default/ (default: results/reproduced).")] = None,
+    update_reference: Annotated[bool, typer.Option(
+        "--update-reference", help="Write to results/reference, replacing the committed reference results.")] = False,
+    configs: Annotated[Optional[Path], typer.Option(
+        help="A folder of configs to run (default: the shipped configs).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for the sweep.")] = None,
     sweep: Annotated[bool, typer.Option(help="Also run the default depth sweep.")] = True,
 ):
-    """Regenerate the reference results: every shipped config and the default depth sweep, small enough to commit."""
+    """Rerun the reference results: every shipped config and the default depth sweep, small enough to commit.
+
+    They go to results/reproduced, for [bold]gradlab compare results/reproduced --baseline results/reference[/];
+    only [bold]--update-reference[/] replaces the committed results/reference.
+    """
     from .executors import cores, local_executor
+    from .reference import output_for
     from .reference import reproduce as run_all
 
-    if not configs.is_dir():
-        raise UsageError(f"{configs}: no such folder of configs; run from the repository root or pass --configs")
+    output = output_for(output, update_reference)
+    if configs is not None and not configs.is_dir():
+        raise UsageError(f"{configs}: no such folder of configs; pass a folder of YAML configs, or leave out "
+                         f"--configs to run the shipped ones")
     written = run_all(output, configs, lambda: local_executor(workers or cores()),
                       lambda name: _say(f"running {name}", err_console), sweep)
     _say(f"wrote {len(written)} results under {output}")
@@ -397,20 +493,31 @@ def reproduce(
 @app.command("list")
 def list_(
     registry: Annotated[Optional[str], typer.Argument(
-        help="Only this registry: activations, inits, datasets, optimizers or losses.")] = None,
+        help="Only this registry: activations, inits, datasets, optimizers or losses; or configs, the shipped "
+             "configs.")] = None,
+    as_json: JsonOption = False,
 ):
-    """List what configs can name: activations, initializers, datasets, optimizers and losses."""
+    """List what configs can name: activations, initializers, datasets, optimizers and losses; or the shipped
+    configs ([bold]gradlab list configs[/]), which [bold]gradlab run NAME[/] runs by name."""
     from .registry import REGISTRIES, describe
+    from .reporters.documents import registries_doc
     from .reporters.registry_table import render_registry
 
-    if registry is not None and registry not in REGISTRIES:
+    if registry is not None and registry not in (*REGISTRIES, "configs"):
         from .names import did_you_mean
 
-        raise UsageError(f"unknown registry {registry!r}; choose from {', '.join(REGISTRIES)}"
-                         f"{did_you_mean(registry, REGISTRIES)}")
-    for name, (field, entries) in REGISTRIES.items():
-        if registry in (None, name):
-            console.print(render_registry(name, field, describe(entries)))
+        raise UsageError(f"unknown registry {registry!r}; choose from {', '.join(REGISTRIES)} or configs"
+                         f"{did_you_mean(registry, [*REGISTRIES, 'configs'])}")
+    shown = {name: (field, describe(entries)) for name, (field, entries) in REGISTRIES.items()
+             if registry in (None, name)}
+    if registry == "configs":
+        from .shipped import describe as describe_configs
+
+        shown = {"configs": ("gradlab run NAME", describe_configs())}
+    out = _Out(as_json)
+    for name, (field, rows) in shown.items():
+        out.show(render_registry(name, field, rows))
+    out.emit(registries_doc(shown))
 
 
 @app.command()

@@ -53,7 +53,7 @@ def test_the_commands_table_lists_every_command_and_every_registry():
     documented = {row.strip("`").split()[1] for row in rows if row.startswith("`gradlab ")}
     assert documented - {"--version"} == set(typer.main.get_command(app).commands)  # from the app itself
     (listed,) = re.findall(r"`gradlab list \[(.*?)\]`", section("Commands"))
-    assert listed.split("\\|") == list(REGISTRIES)
+    assert listed.split("\\|") == [*REGISTRIES, "configs"]  # and the shipped configs
 
 
 def test_ci_runs_the_readme_test_command():
