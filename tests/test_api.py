@@ -152,7 +152,8 @@ def test_a_sweep_from_a_script_with_a_main_guard_runs(tmp_path):
 def test_a_worker_that_dies_starting_is_not_called_out_of_memory(tmp_path):
     """Where the check cannot help (here: switched off), the workers die re-running the script; the runs fail
     with how they died, and the sweep goes on to its summary."""
-    done = run_script(tmp_path, setup="import gradlab.executors\ngradlab.executors.check_main_guard = lambda: None\n")
+    done = run_script(tmp_path, setup="import gradlab.executors, gradlab.sweep\n"
+                                      "gradlab.executors.check_main_guard = gradlab.sweep.check_main_guard = lambda: None\n")
     assert "statuses: ['failed']" in done.stdout, done.stdout + done.stderr
     assert "exited with status 1" in done.stdout and "out of memory" not in done.stdout
 
