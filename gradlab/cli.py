@@ -369,7 +369,8 @@ def theory_(
     depth: Annotated[Optional[int], typer.Option(min=1, help="Number of hidden layers.")] = None,
     as_json: JsonOption = False,
 ):
-    """Mean-field predictions at init: q*, χ₁, the depth scale ξ, the regime, and where ‖∂L/∂h‖ crosses 1e±6.
+    """Mean-field predictions at init: q*, χ₁, the depth scale ξ, the regime, where ‖∂L/∂h‖ crosses 1e±6, and
+    the mean and variance of the Jacobian's squared singular values (free probability).
 
     The crossing is the depth at which the predicted first/last ‖∂L/∂h‖ ratio falls below 1e-6 (vanishing) or
     rises above 1e6 (exploding).
@@ -377,12 +378,14 @@ def theory_(
     from .experiment import predict_theory
     from .reporters.documents import theory_doc
     from .reporters.theory_table import render_theory
+    from .spectrum import predict as predict_spectrum
     from .theory import config_for
 
     cfg = config_for(config, tuple(overrides), activation, sigma_w2, sigma_b2, depth)
     prediction, out = predict_theory(cfg), _Out(as_json)
-    out.show(render_theory(cfg, prediction))
-    out.emit(theory_doc(cfg, prediction))
+    spectrum = predict_spectrum(cfg.model, prediction)
+    out.show(render_theory(cfg, prediction, spectrum))
+    out.emit(theory_doc(cfg, prediction, spectrum))
 
 
 @app.command()

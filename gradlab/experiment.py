@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import __version__, guard, provenance, theory
+from . import __version__, guard, provenance, spectrum, theory
 from .config import DataConfig, ExperimentConfig, binary_ok
 from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
@@ -132,6 +132,31 @@ def predict_theory(config: ExperimentConfig) -> "theory.Prediction":
                           OUTPUTS[config.model.loss](data.n_classes))
 
 
+def _model(config: ExperimentConfig, data: Dataset, rngs: dict[str, np.random.Generator]) -> MLP:
+    """The config's MLP for ``data``, drawn from the run's init and noise generators."""
+    return build_model(config.model, data.n_features, OUTPUTS[config.model.loss](data.n_classes), rngs["init"],
+                       rngs["noise"], np.dtype(config.dtype))
+
+
+def model_at_init(config: ExperimentConfig) -> tuple[MLP, Dataset]:
+    """The model and data of a config at step 0, drawn exactly as ``run_experiment`` draws them (same seeds)."""
+    guard.check(config)
+    rngs = _seeds(config)
+    data = _make_data(config.data, np.dtype(config.dtype), rngs["data"])
+    return _model(config, data, rngs), data
+
+
+def spectrum_at_init(config: ExperimentConfig, n_inputs: int = 16) -> "spectrum.Spectrum":
+    """The singular values of the hidden stack's Jacobian ∂x_L/∂x_1 at the config's first ``n_inputs`` training
+    inputs, at init, beside their free-probability prediction (gradlab.spectrum)."""
+    model, data = model_at_init(config)
+    m = config.model
+    pred = theory.predict(m, data.n_features, float(np.mean(data.X_train ** 2)),
+                          OUTPUTS[m.loss](data.n_classes))
+    return spectrum.Spectrum(config.name, m.activation.name, m.init.name, m.depth, m.widths[-1],
+                             spectrum.measure(model, data.X_train[:n_inputs]), spectrum.predict(m, pred))
+
+
 def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, int], None]] = None) -> RunResult:
     """Train the configured MLP, recording per-layer statistics; a run that overflows ends as ``diverged``.
 
@@ -148,8 +173,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
         raise DataError(f"model.loss: {loss_name} separates 2 classes, but the data has {data.n_classes}; "
                         f"use softmax_cross_entropy or mse")
     loss_fn = LOSSES[loss_name]
-    model = build_model(config.model, data.n_features, OUTPUTS[loss_name](data.n_classes), rngs["init"],
-                        rngs["noise"], dtype)
+    model = _model(config, data, rngs)
     flat = model.flat
     train = config.train
     optimizer = OPTIMIZERS[train.optimizer]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..compare import Comparison, Pair
     from ..experiment import RunResult
+    from ..spectrum import Predicted
     from ..sweep import SweepSummary
     from ..theory import Prediction
 
@@ -78,9 +79,10 @@ def compare_doc(found: "Comparison") -> dict:
             "unmatched": found.unmatched, "pairs": pairs}
 
 
-def theory_doc(config, pred: "Prediction") -> dict:
-    """The mean-field prediction of a config: χ₁, the regime, ξ, q*, the predicted profile, and the depth at
-    which the first/last ratio crosses the config's floor."""
+def theory_doc(config, pred: "Prediction", spectrum: "Predicted | None" = None) -> dict:
+    """The mean-field prediction of a config: χ₁, the regime, ξ, q*, the predicted profile, the depth at
+    which the first/last ratio crosses the config's floor, and (``spectrum``) the predicted mean and variance of
+    the Jacobian's squared singular values."""
     from ..theory import threshold_depth
 
     m = config.model
@@ -89,7 +91,8 @@ def theory_doc(config, pred: "Prediction") -> dict:
     return {"kind": "theory", "name": config.name, "activation": m.activation.name, "init": m.init.name,
             "depth": m.depth, **doc, "fixed_point": fixed, "regime": pred.regime, "depth_scale": pred.depth_scale,
             "crossing_depth": threshold_depth(pred, config.record.floor) if pred.applies else None,
-            "floor": config.record.floor}
+            "floor": config.record.floor,
+            **({"spectrum": asdict(spectrum)} if spectrum is not None else {})}
 
 
 def registries_doc(rows: dict[str, tuple[str, list[tuple[str, str, str]]]]) -> dict:

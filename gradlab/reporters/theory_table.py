@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Optional
 
 from rich import box
 from rich.console import Group
@@ -10,6 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..theory import Prediction, threshold_depth
+
+if TYPE_CHECKING:
+    from ..spectrum import Predicted
 
 REGIME_STYLE = {"ordered (vanishing)": "bold cyan", "chaotic (exploding)": "bold red", "critical": "bold green"}
 
@@ -34,7 +38,19 @@ def _depth_line(pred: Prediction, depth: int, floor: float) -> str:
     return f"{n:.1f} layers below the output layer, the ratio crosses {bound}; {at_depth}"
 
 
-def render_theory(config, pred: Prediction) -> Group:
+def spectrum_line(spectrum: "Predicted") -> str:
+    """The predicted mean and variance of λ = s², the squared singular values of J = ∂x_L/∂x_1, for the config's
+    init family, with the other family's variance beside it."""
+    if not spectrum.applies:
+        return f"Jacobian spectrum (predicted): not applicable: {spectrum.reason}"
+    other, other_var = (("i.i.d. Gaussian", spectrum.variance_iid) if spectrum.family == "orthogonal"
+                        else ("orthogonal", spectrum.variance_orthogonal))
+    own = "orthogonal" if spectrum.family == "orthogonal" else "i.i.d. Gaussian"
+    return (f"Jacobian spectrum (predicted): mean λ = {spectrum.mean:.4g}, variance {spectrum.variance:.4g} "
+            f"({own} weights; {other}: {other_var:.4g}); λ = s² of ∂x_L/∂x_1 over {spectrum.factors} layers")
+
+
+def render_theory(config, pred: Prediction, spectrum: Optional["Predicted"] = None) -> Group:
     m = config.model
     title = f"{config.name}: {m.activation.name}, depth {m.depth}, init {m.init.name}"
     if not pred.applies:
@@ -56,5 +72,7 @@ def render_theory(config, pred: Prediction) -> Group:
     table.add_row("ξ = −1/ln χ₁", "∞ layers" if math.isinf(xi) else
                   f"{abs(xi):.4g} layers ({direction} by a factor e in ‖∂L/∂h‖²)")
     table.add_row("depth", _depth_line(pred, m.depth, config.record.floor))
+    if spectrum is not None:
+        table.add_row("Jacobian spectrum", spectrum_line(spectrum).removeprefix("Jacobian spectrum "))
     note = Text("Wide-limit predictions at step 0; finite width adds ≈√(2/width) noise per layer.", "dim")
     return Group(table, note)

@@ -1,0 +1,76 @@
+"""The Jacobian's squared singular values at init, measured beside their free-probability prediction.
+
+``fig_spectrum`` draws a ``gradlab.spectrum.Spectrum`` (``gradlab.experiment.spectrum_at_init(config)`` makes
+one): it is not among a run's figures.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .figure import empty, figure
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.figure import Figure
+
+    from ..spectrum import Spectrum
+
+BINS = 60
+
+
+def fig_spectrum(spec: "Spectrum") -> "Figure":
+    """A density of λ = s², the squared singular values of J = ∂x_L/∂x_1 at init pooled over the inputs, on a
+    log λ axis; the predicted mean m₁ as a dashed line and, where the theory gives it, m₁ ± σ shaded; the title
+    gives the median condition number and the fraction of s within a factor 2 of 1."""
+    fig = figure(8, 4.6)
+    ax = fig.subplots()
+    measured, predicted = spec.measured, spec.predicted
+    fig.suptitle(f"{spec.name}: {spec.activation}, {spec.init}, depth {spec.depth}, width {spec.width}",
+                 fontsize=11)
+    lam = measured.squared
+    lam = lam[np.isfinite(lam)]
+    # below λ_max · 1e-24 (s below 1e-12 of the largest) a singular value is round-off of an exact 0: counted,
+    # not drawn, so that a rank-deficient J (dead ReLUs) does not stretch the axis over 200 decades of noise
+    zero = lam <= lam.max() * 1e-24 if lam.size else np.zeros(0, bool)
+    n_zero, lam = int(zero.sum()), lam[~zero]
+    if not measured.applies or not lam.size:
+        empty(ax, f"not measured: {measured.reason or 'no positive singular values'}")
+        return fig
+    s = measured.summary()
+    log_lam = np.log10(lam)
+    lo, hi = float(log_lam.min()), float(log_lam.max())
+    if predicted.applies and predicted.mean > 0 and math.isfinite(predicted.mean):
+        lo, hi = min(lo, math.log10(predicted.mean)), max(hi, math.log10(predicted.mean))
+    lo, hi = min(lo, -1.0), max(hi, 1.0)  # isometry (λ = 1) and a decade each side always in view
+    edges = np.linspace(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo), BINS + 1)
+    ax.hist(log_lam, bins=edges, density=True, color="#1f77b4", alpha=0.75,
+            label=f"measured: {len(lam)} values of λ at {measured.singular_values.shape[0]} inputs")
+    ax.axvline(0.0, color="0.5", lw=0.8, ls=":", label="λ = 1 (isometry)")
+    if predicted.applies and predicted.mean > 0 and math.isfinite(predicted.mean):
+        m1 = predicted.mean
+        ax.axvline(math.log10(m1), color="#d62728", ls="--", lw=1.5,
+                   label=f"predicted mean m₁ = ∏χ = {m1:.3g}")
+        sd = math.sqrt(predicted.variance) if math.isfinite(predicted.variance) else math.nan
+        if math.isfinite(sd) and sd > 0:
+            left = math.log10(m1 - sd) if m1 - sd > 0 else math.log10(m1)  # m₁ − σ < 0: shade m₁ to m₁ + σ
+            band = "m₁ ± σ" if m1 - sd > 0 else "m₁ to m₁ + σ"
+            ax.axvspan(max(left, edges[0]), min(math.log10(m1 + sd), edges[-1]), color="#d62728", alpha=0.12,
+                       label=f"predicted {band}, σ² = {predicted.variance:.3g} ({predicted.family} weights)")
+    else:
+        ax.plot([], [], " ", label=f"no prediction: {predicted.reason}")
+    ax.axvline(math.log10(s["mean"]), color="k", lw=1.0, label=f"measured mean λ = {s['mean']:.3g}")
+    if n_zero:
+        ax.plot([], [], " ", label=f"{n_zero} values of λ numerically 0 (below 1e-24 of the largest): not drawn")
+    ticks = np.arange(math.ceil(edges[0]), math.floor(edges[-1]) + 1)
+    step = max(1, math.ceil(len(ticks) / 9))
+    ax.set_xticks(ticks[::step], [f"$10^{{{int(t)}}}$" for t in ticks[::step]])
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlabel("λ = s², squared singular value of ∂x$_L$/∂x$_1$ (log scale)")
+    ax.set_ylabel("density per decade")
+    ax.set_title(f"condition number (median over inputs) {s['condition']:.3g}; "
+                 f"{100 * s['within_2x']:.0f}% of s within 2× of 1; variance of λ {s['variance']:.3g}", fontsize=9)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    return fig
