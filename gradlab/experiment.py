@@ -19,7 +19,8 @@ from .engine.model import MLP, build_model
 from .engine.optimizers import OPTIMIZERS, clip_by_global_norm
 from .errors import DataError
 from .names import keyword_params
-from .recorder import INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS, Recorder, flat_norms, global_norm, verdict
+from .recorder import (INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS, Recorder, distribution_columns, flat_norms,
+                       global_norm, verdict)
 
 
 @dataclass
@@ -32,6 +33,8 @@ class RunResult:
     layers: dict[str, np.ndarray]
     summary: dict
     run_dir: Optional[Path] = field(default=None)
+    # distributions.csv: per-layer quantiles and histograms (recorder.DIST_COLUMNS); None for a run without them
+    distributions: Optional[dict[str, np.ndarray]] = field(default=None, repr=False)
 
     @property
     def recorded_steps(self) -> np.ndarray:
@@ -179,7 +182,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     optimizer = OPTIMIZERS[train.optimizer]
     opt = optimizer(lr=train.lr, **{k: getattr(train, k) for k in keyword_params(optimizer)})
     total = train.total_steps(len(data.y_train))
-    rec = Recorder(model, config.record.every, total)
+    rec = Recorder(model, config.record.every, total, config.record.distributions)
     batches = _batches(len(data.y_train), train.batch_size, rngs["batches"])
     status, bad_step, bad_layer, overflow, cause = "completed", None, None, None, None
 
@@ -223,6 +226,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     for c in INT_COLUMNS:
         layers[c] = layers[c].astype(int)
     result = RunResult(config, steps, layers, {})
+    if rec.distributions is not None:
+        result.distributions = distribution_columns(rec.distributions)
     result.summary = summarize(result, status, bad_step, bad_layer, total, model, time.perf_counter() - t0,
                                overflow, cause)
     result.summary["theory"] = theory.summary(config.model, data.n_features, float(np.mean(data.X_train ** 2)),

@@ -15,6 +15,24 @@ dead           fraction of units inactive on the whole batch (ReLU family)
 =============  ===================================================================
 
 Norms are computed with scaling where needed, so a 1e-200 gradient is recorded as 1e-200.
+
+With ``record.distributions`` it also keeps, per layer and recorded step, compact distributions (``DIST_COLUMNS``,
+one tidy row per number) of three quantities: ``activation`` (the hidden layers' activation outputs), ``signal``
+(the entries of dL/dz_l, the tensor the ``signal`` norm is taken of) and ``grad_W`` (the entries of dL/dW_l):
+
+=========  =====================================================================================================
+quantile   at = the level (``QUANTILES``: 0 = min, 0.02/0.98 Glorot & Bengio 2010's Fig. 2 band, 1 = max), value =
+           the quantile of the values (activation) or of |x| (signal, grad_W), linearly interpolated as
+           np.quantile's default
+bin        value = the count of entries in the bin whose lower edge is ``at``: for activation ``LINEAR_BINS``
+           equal bins over [min, max] of that step's finite values; for |signal| and |grad_W| log10 bins of
+           1/``PER_DECADE`` decade from 10^``LOG_LO`` to 10^``LOG_HI``. Bins with count 0 are left out.
+under      count of 0 < |x| < 10^LOG_LO (at = 10^LOG_LO);  over: count of |x| >= 10^LOG_HI (at = 10^LOG_HI)
+zero       count of exact zeros (signal, grad_W; at = 0)
+nonfinite  count of NaN and infinite entries (at = NaN), left out where there are none
+=========  =====================================================================================================
+
+Counts over one (step, layer, quantity) sum to the number of entries. Quantiles are taken of the finite entries.
 """
 
 from __future__ import annotations
@@ -118,13 +136,89 @@ def _act_stats(unit) -> tuple[float, float, float, float]:
     return mean, std, saturated, dead
 
 
+QUANTILES = (0.0, 0.01, 0.02, 0.1, 0.5, 0.9, 0.98, 0.99, 1.0)
+LINEAR_BINS = 40
+LOG_LO, LOG_HI, PER_DECADE = -30, 5, 2  # |x| bins: 10^-30 .. 10^5 in half decades
+DIST_COLUMNS = ("step", "layer", "quantity", "kind", "at", "value")
+DIST_TEXT_COLUMNS = ("quantity", "kind")  # DIST_COLUMNS that are text; step and layer are ints, the rest floats
+DIST_QUANTITIES = ("activation", "signal", "grad_W")
+_LOG_BOUNDS = 10.0 ** (LOG_LO + np.arange((LOG_HI - LOG_LO) * PER_DECADE + 1) / PER_DECADE)  # bin edges, both ends
+
+
+_Q = np.asarray(QUANTILES)
+
+
+def _quantiles(s: np.ndarray) -> np.ndarray:
+    """``QUANTILES`` of the sorted, finite ``s`` with np.quantile's default (linear) interpolation, its formula
+    included: a + (b − a)·t below t = 0.5, b − (b − a)(1 − t) from there."""
+    n = s.size
+    if not n:
+        return np.full(_Q.size, math.nan)
+    pos = _Q * (n - 1)
+    k = np.floor(pos).astype(np.int64)
+    t = pos - k
+    a, b = s[k], s[np.minimum(k + 1, n - 1)]
+    return np.where(t < 0.5, a + (b - a) * t, b - (b - a) * (1 - t))
+
+
+def distribution_rows(quantity: str, x: np.ndarray) -> tuple[list[str], list[float], list[float]]:
+    """(kind, at, value) columns of one array's distribution (see the module docstring): quantiles of the
+    values (``activation``) or of |x| (``signal``, ``grad_W``), and histogram counts.
+
+    One sort does it all: the quantiles are read off the sorted values, and each histogram count is the
+    difference of two ``searchsorted`` positions (bins closed on the left, the last linear bin on both sides),
+    so no pass over the entries per bin and no log10 of every entry.
+    """
+    flat = x.reshape(-1)
+    with np.errstate(all="ignore"):
+        s = np.sort(np.abs(flat) if quantity != "activation" else flat)  # NaN sorts last, -inf first
+        i0, i1 = np.searchsorted(s, [-math.inf, math.inf], side="right")[0], np.searchsorted(s, math.inf)
+        finite = s[i0:i1]
+        bad, m = flat.size - finite.size, finite.size
+        kinds, at, value = ["quantile"] * _Q.size, _Q.tolist(), _quantiles(finite).tolist()
+        if quantity != "activation":
+            zero = int(np.searchsorted(finite, 0.0, side="right"))
+            p = np.searchsorted(finite, _LOG_BOUNDS)  # 10^LOG_LO, every bin edge, 10^LOG_HI
+            counts = np.diff(p)
+            nz = np.flatnonzero(counts)
+            kinds += ["zero", "under", "over"] + ["bin"] * nz.size
+            at += [0.0, float(_LOG_BOUNDS[0]), float(_LOG_BOUNDS[-1])] + _LOG_BOUNDS[nz].tolist()
+            value += [float(zero), float(p[0] - zero), float(m - p[-1])] + counts[nz].astype(float).tolist()
+        elif m:
+            lo, hi = float(finite[0]), float(finite[-1])
+            if hi > lo:
+                edges = lo + np.arange(LINEAR_BINS) * ((hi - lo) / LINEAR_BINS)
+                counts = np.diff(np.append(np.searchsorted(finite, edges), m))
+                nz = np.flatnonzero(counts)
+                kinds += ["bin"] * nz.size
+                at += edges[nz].tolist()
+                value += counts[nz].astype(float).tolist()
+            else:  # every value equal: one bin, at it
+                kinds.append("bin")
+                at.append(lo)
+                value.append(float(m))
+    if bad:
+        kinds.append("nonfinite")
+        at.append(math.nan)
+        value.append(float(bad))
+    return kinds, at, value
+
+
+def distribution_columns(rows: dict[str, list]) -> dict[str, np.ndarray]:
+    """``DIST_COLUMNS`` as arrays: step and layer int, quantity and kind text, at and value float."""
+    return {c: np.asarray(rows[c], dtype=int if c in ("step", "layer") else str if c in DIST_TEXT_COLUMNS else float)
+            for c in DIST_COLUMNS}
+
+
 class Recorder:
     """Collects tidy rows: one per step (``steps``) and one per (recorded step, layer) (``layers``)."""
 
-    def __init__(self, model, every: int, last_step: int):
+    def __init__(self, model, every: int, last_step: int, distributions: bool = False):
         self.model, self.every, self.last_step = model, every, last_step
         self.steps: dict[str, list] = {c: [] for c in STEP_COLUMNS}
         self.layers: dict[str, list] = {c: [] for c in LAYER_COLUMNS}
+        # rows of DIST_COLUMNS at each recorded step (``distribution_rows``); None when not recorded
+        self.distributions: dict[str, list] | None = {c: [] for c in DIST_COLUMNS} if distributions else None
         position = {id(p): i for i, p in enumerate(model.flat.params)}
         self._W = [position[id(lin.params["W"])] for lin in model.linears]
         self._b = [position[id(lin.params["b"])] for lin in model.linears]
@@ -159,6 +253,23 @@ class Recorder:
         for c in LAYER_COLUMNS:
             self.layers[c].extend(columns[c])
         self._weight_norms = weight
+        if self.distributions is not None:
+            self.add_distributions(step)
+
+    def add_distributions(self, step: int) -> None:
+        """The distributions of each layer's activation (hidden layers), signal and weight gradient."""
+        arrays = [(i + 1, "activation", unit.act.out) for i, unit in enumerate(self.model.units)]
+        for i, lin in enumerate(self.model.linears):
+            arrays += [(i + 1, "signal", lin.dout), (i + 1, "grad_W", lin.grads["W"])]
+        d = self.distributions
+        for layer, quantity, x in sorted(arrays, key=lambda a: (a[0], DIST_QUANTITIES.index(a[1]))):
+            kinds, at, value = distribution_rows(quantity, x)
+            d["step"].extend([step] * len(kinds))
+            d["layer"].extend([layer] * len(kinds))
+            d["quantity"].extend([quantity] * len(kinds))
+            d["kind"].extend(kinds)
+            d["at"].extend(at)
+            d["value"].extend(value)
 
     def add_updates(self, update: np.ndarray) -> None:
         """Fill in update_ratio for the rows just added: ‖u‖ / ‖W‖ for the step u the optimizer applied to the

@@ -29,7 +29,7 @@ import yaml
 from .config import ExperimentConfig, build_config
 from .errors import ConfigError, FaultError, GradlabError, ResultsError, io_fault
 from .experiment import RunResult
-from .recorder import INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS
+from .recorder import DIST_COLUMNS, DIST_QUANTITIES, DIST_TEXT_COLUMNS, INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS
 
 FILES = ("config.yaml", "steps.csv", "layers.csv", "summary.json")
 
@@ -168,6 +168,8 @@ def _write_files(result: RunResult, folder: Path, run_id: str) -> None:
     _write_synced(folder / "steps.csv", csv_text(result.steps))
     _write_synced(folder / "layers.csv", csv_text(result.layers))
     (folder / "plots").mkdir(exist_ok=True)
+    if result.distributions is not None:
+        _write_synced(folder / "distributions.csv", csv_text(result.distributions))
     _write_synced(folder / "summary.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
 
 
@@ -349,6 +351,23 @@ def _check_grid(run_dir: Path, steps: dict[str, np.ndarray], layers: dict[str, n
         raise corrupt(run_dir / "layers.csv", f"it ends at step {recorded[-1]}, steps.csv at step {last}")
 
 
+def _distribution_cell(column: str) -> Callable[[str], Any]:
+    return int if column in ("step", "layer") else str if column in DIST_TEXT_COLUMNS else read_float
+
+
+def _read_distributions(path: Path) -> dict[str, np.ndarray] | None:
+    """distributions.csv (recorder.DIST_COLUMNS), or None where the run has none: runs written before it was
+    recorded, and runs with ``record.distributions: false``."""
+    if not path.is_file():
+        return None
+    cols = read_csv(path, DIST_COLUMNS, _distribution_cell)
+    unknown = sorted(set(cols["quantity"]) - set(DIST_QUANTITIES))
+    if unknown:
+        raise corrupt(path, f"unknown quantity {unknown[0]!r}")
+    return {c: np.asarray(cols[c], dtype=int if c in ("step", "layer") else str if c in DIST_TEXT_COLUMNS else float)
+            for c in DIST_COLUMNS}
+
+
 def load_run(run_dir: str | Path) -> RunResult:
     """Rebuild a ``RunResult`` from a run directory written by ``save_run``.
 
@@ -366,4 +385,5 @@ def load_run(run_dir: str | Path) -> RunResult:
     steps = _read_run_csv(run_dir / "steps.csv", STEP_COLUMNS)
     layers = _read_run_csv(run_dir / "layers.csv", LAYER_COLUMNS)
     _check_grid(run_dir, steps, layers, summary)
-    return RunResult(config, steps, layers, summary, run_dir)
+    distributions = _read_distributions(run_dir / "distributions.csv")
+    return RunResult(config, steps, layers, summary, run_dir, distributions=distributions)

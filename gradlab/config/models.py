@@ -324,6 +324,9 @@ class RecordConfig(Strict):
     vanishing: float = Field(-2.0, lt=0, description="verdict vanishing when log10(first/last) is below this")
     exploding: float = Field(2.0, gt=0, description="verdict exploding when log10(first/last) is above this")
     floor: float = Field(1e-6, gt=0, lt=1, description="report the depth where the signal falls below this fraction")
+    distributions: bool = Field(True, description="also record per-layer quantiles and histograms of the activations, "
+                                                  "the back-propagated signal and the weight gradients "
+                                                  "(distributions.csv)")
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # at most 100 characters: it is a directory name

@@ -1,0 +1,130 @@
+"""Per-layer distributions (record.distributions): the recorded quantiles and histograms against NumPy on the
+very arrays the recorder saw, the CSV round trip and its types, old runs without the file, and the figures."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gradlab.config import build_config
+from gradlab.experiment import run_experiment
+from gradlab.recorder import (DIST_COLUMNS, LINEAR_BINS, QUANTILES, Recorder, distribution_columns,
+                              distribution_rows)
+from gradlab.results import load_run, save_run
+
+TINY = {"name": "tiny", "model": {"depth": 3, "width": 8, "activation": "sigmoid"}, "data": {"n_samples": 64},
+        "train": {"steps": 4, "batch_size": 16}, "record": {"every": 2}}
+
+
+def _rows(quantity, x):
+    kinds, at, value = distribution_rows(quantity, x)
+    return np.array(kinds), np.array(at), np.array(value)
+
+
+@pytest.mark.parametrize("quantity", ["activation", "signal", "grad_W"])
+@pytest.mark.parametrize("scale", [1.0, 1e-200, 1e-25, 1e150])
+def test_quantiles_agree_with_numpy_and_counts_sum_to_the_entries(quantity, scale):
+    x = np.random.default_rng(1).normal(size=(37, 11)) * scale
+    x[0, :3] = 0.0
+    kinds, at, value = _rows(quantity, x)
+    ref = x.ravel() if quantity == "activation" else np.abs(x).ravel()
+    np.testing.assert_allclose(value[kinds == "quantile"], np.quantile(ref, QUANTILES), rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(at[kinds == "quantile"], QUANTILES)
+    assert value[kinds != "quantile"].sum() == x.size
+    if quantity == "activation":
+        bins = kinds == "bin"
+        assert bins.sum() <= LINEAR_BINS
+        counts, edges = np.histogram(ref, bins=LINEAR_BINS)
+        index = np.round((at[bins] - edges[0]) / (edges[1] - edges[0])).astype(int)
+        mine = np.zeros(LINEAR_BINS)
+        mine[index] = value[bins]
+        np.testing.assert_array_equal(mine, counts)
+    else:
+        assert value[kinds == "zero"][0] == 3
+
+
+def test_log_bins_hold_what_they_say_and_non_finite_entries_are_counted():
+    x = np.array([0.0, 3e-31, 2e-7, 5e-7, 1.0, 3.0, 2e5, np.nan, -np.inf])
+    kinds, at, value = _rows("signal", x)
+    got = {(k, a): v for k, a, v in zip(kinds, at, value) if k != "quantile"}
+    assert got[("zero", 0.0)] == 1 and got[("under", 1e-30)] == 1 and got[("over", 1e5)] == 1
+    assert value[kinds == "nonfinite"][0] == 2
+    bins = {round(math.log10(a), 6): v for k, a, v in zip(kinds, at, value) if k == "bin"}
+    assert bins == {-7.0: 1, -6.5: 1, 0.0: 2}  # 2e-7 in [1e-7, 10^-6.5), 5e-7 in [10^-6.5, 1e-6), 1 and 3 in [1, 10^0.5)
+    q = value[kinds == "quantile"]
+    np.testing.assert_allclose(q, np.quantile(np.abs(x[np.isfinite(x)]), QUANTILES), rtol=1e-12)
+
+
+def test_the_recorder_sees_the_arrays_the_model_holds(monkeypatch):
+    """Capture the arrays at each recorded step: the rows written are their distributions, per layer."""
+    seen = []
+    original = Recorder.add_distributions
+
+    def spy(self, step):
+        for i, unit in enumerate(self.model.units):
+            seen.append((step, i + 1, "activation", unit.act.out.copy()))
+        for i, lin in enumerate(self.model.linears):
+            seen.extend([(step, i + 1, "signal", lin.dout.copy()), (step, i + 1, "grad_W", lin.grads["W"].copy())])
+        original(self, step)
+
+    monkeypatch.setattr(Recorder, "add_distributions", spy)
+    result = run_experiment(build_config(TINY))
+    d = result.distributions
+    assert set(d) == set(DIST_COLUMNS) and sorted(set(d["step"].tolist())) == [0, 2, 4]
+    assert set(d["layer"][d["quantity"] == "activation"].tolist()) == {1, 2, 3}
+    assert set(d["layer"][d["quantity"] == "signal"].tolist()) == {1, 2, 3, 4}
+    for step, layer, quantity, x in seen:
+        m = (d["step"] == step) & (d["layer"] == layer) & (d["quantity"] == quantity)
+        q = m & (d["kind"] == "quantile")
+        ref = x.ravel() if quantity == "activation" else np.abs(x).ravel()
+        np.testing.assert_allclose(d["value"][q], np.quantile(ref, QUANTILES), rtol=1e-12, atol=0)
+        assert d["value"][m & (d["kind"] != "quantile")].sum() == x.size
+
+
+def test_csv_round_trip_pandas_types_and_switch(tmp_path):
+    pd = pytest.importorskip("pandas")
+    result = run_experiment(build_config(TINY))
+    run_dir = save_run(result, tmp_path)
+    loaded = load_run(run_dir)
+    for c in DIST_COLUMNS:
+        np.testing.assert_array_equal(loaded.distributions[c], result.distributions[c])
+    frame = pd.read_csv(run_dir / "distributions.csv")
+    assert list(frame.columns) == list(DIST_COLUMNS)
+    for c in ("step", "layer", "at", "value"):
+        assert pd.api.types.is_numeric_dtype(frame[c]), c
+    again = save_run(loaded, tmp_path / "again")
+    assert (again / "distributions.csv").read_bytes() == (run_dir / "distributions.csv").read_bytes()
+
+    off = run_experiment(build_config({**TINY, "record": {"every": 2, "distributions": False}}))
+    assert off.distributions is None
+    off_dir = save_run(off, tmp_path / "off")
+    assert not (off_dir / "distributions.csv").exists()
+    assert load_run(off_dir).distributions is None
+
+
+def test_columns_keep_their_types():
+    cols = distribution_columns({"step": [0], "layer": [1], "quantity": ["signal"], "kind": ["bin"], "at": [1e-3],
+                                 "value": [4.0]})
+    assert cols["step"].dtype.kind == "i" and cols["kind"].dtype.kind == "U" and cols["value"].dtype.kind == "f"
+
+
+def test_runs_without_the_file_still_load():
+    from pathlib import Path
+
+    reference = Path(__file__).resolve().parent.parent / "results" / "reference" / "runs" / "sigmoid_deep"
+    assert load_run(reference).distributions is None
+
+
+@pytest.fixture(scope="module")
+def run_with_distributions():
+    return run_experiment(build_config({**TINY, "model": {"depth": 8, "width": 8, "activation": "sigmoid"}}))
+
+
+@pytest.mark.parametrize("name", ["activation_bands.png", "signal_ridges.png"])
+def test_the_figures_are_deterministic(run_with_distributions, name):
+    from gradlab.reporters.distribution_plots import FIGURES
+    from gradlab.reporters.figure import png_bytes
+
+    make = FIGURES[name]
+    first = png_bytes(make(run_with_distributions))
+    assert first[:8] == b"\x89PNG\r\n\x1a\n" and first == png_bytes(make(run_with_distributions))
