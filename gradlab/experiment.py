@@ -35,6 +35,8 @@ class RunResult:
     run_dir: Optional[Path] = field(default=None)
     # distributions.csv: per-layer quantiles and histograms (recorder.DIST_COLUMNS); None for a run without them
     distributions: Optional[dict[str, np.ndarray]] = field(default=None, repr=False)
+    # spectrum.csv: the singular values at init (gradlab.spectrum.Spectrum.columns); None for a run without one
+    spectrum: Optional[dict[str, np.ndarray]] = field(default=None, repr=False)
 
     @property
     def recorded_steps(self) -> np.ndarray:
@@ -149,15 +151,29 @@ def model_at_init(config: ExperimentConfig) -> tuple[MLP, Dataset]:
     return _model(config, data, rngs), data
 
 
-def spectrum_at_init(config: ExperimentConfig, n_inputs: int = 16) -> "spectrum.Spectrum":
+def spectrum_at_init(config: ExperimentConfig, n_inputs: Optional[int] = None) -> "spectrum.Spectrum":
     """The singular values of the hidden stack's Jacobian ∂x_L/∂x_1 at the config's first ``n_inputs`` training
-    inputs, at init, beside their free-probability prediction (gradlab.spectrum)."""
+    inputs, at init, beside their free-probability prediction, and each hidden weight matrix's singular values
+    (gradlab.spectrum). ``n_inputs`` defaults to as many as ``run_experiment`` takes (``spectrum.inputs_for``; at
+    least 1: here there is no cost guard), so that the two agree."""
     model, data = model_at_init(config)
+    return _spectrum(config, model, data, n_inputs or max(1, spectrum.inputs_for(config.model.widths)))
+
+
+def _spectrum(config: ExperimentConfig, model: MLP, data: Dataset, n_inputs: int,
+              skip: str = "") -> "spectrum.Spectrum":
+    """The spectrum of ``model`` at init; the measurements left out, for ``skip``, where a run finds them too
+    costly (the prediction is cheap, and kept)."""
     m = config.model
     pred = theory.predict(m, data.n_features, float(np.mean(data.X_train ** 2)),
                           OUTPUTS[m.loss](data.n_classes))
-    return spectrum.Spectrum(config.name, m.activation.name, m.init.name, m.depth, m.widths[-1],
-                             spectrum.measure(model, data.X_train[:n_inputs]), spectrum.predict(m, pred))
+    if skip:
+        measured, weights = spectrum.Measured(np.empty((0, 0)), skip), []
+    else:
+        measured = spectrum.measure(model, data.X_train[:n_inputs])
+        weights = spectrum.weight_singular_values(model)
+    return spectrum.Spectrum(config.name, m.activation.name, m.init.name, m.depth, m.widths[-1], measured,
+                             spectrum.predict(m, pred), weights)
 
 
 def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, int], None]] = None) -> RunResult:
@@ -177,6 +193,12 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
                         f"use softmax_cross_entropy or mse")
     loss_fn = LOSSES[loss_name]
     model = _model(config, data, rngs)
+    # the spectrum at init, of this very model, before the first step: an eval-mode forward on a few training
+    # inputs, which draws no noise and leaves no state that the training forward does not overwrite
+    t_spectrum = time.perf_counter()
+    spec = _spectrum(config, model, data, spectrum.inputs_for(config.model.widths),
+                     spectrum.too_costly(config.model.widths))
+    spectrum_summary = dict(spec.summary(), wall_time_s=round(time.perf_counter() - t_spectrum, 4))
     flat = model.flat
     train = config.train
     optimizer = OPTIMIZERS[train.optimizer]
@@ -225,13 +247,14 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     layers = {c: np.asarray(rec.layers[c], dtype=float) for c in LAYER_COLUMNS}
     for c in INT_COLUMNS:
         layers[c] = layers[c].astype(int)
-    result = RunResult(config, steps, layers, {})
+    result = RunResult(config, steps, layers, {}, spectrum=spec.columns())
     if rec.distributions is not None:
         result.distributions = distribution_columns(rec.distributions)
     result.summary = summarize(result, status, bad_step, bad_layer, total, model, time.perf_counter() - t0,
                                overflow, cause)
     result.summary["theory"] = theory.summary(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
                                               result.profile("signal", 0), OUTPUTS[loss_name](data.n_classes))
+    result.summary["spectrum"] = spectrum_summary
     # last, so that summary.json opens with the findings; ``versions`` above stays for older readers
     result.summary["provenance"] = provenance.record(started, provenance.now())
     return result

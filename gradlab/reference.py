@@ -36,7 +36,8 @@ def thin(result: RunResult) -> RunResult:
     keep = np.isin(result.layers["step"], [steps[0], steps[-1]])
     recorded = np.isin(result.steps["step"], steps)
     return RunResult(result.config, {k: v[recorded] for k, v in result.steps.items()},
-                     {k: v[keep] for k, v in result.layers.items()}, dict(result.summary))
+                     {k: v[keep] for k, v in result.layers.items()}, dict(result.summary),
+                     spectrum=result.spectrum)  # the spectrum is at init: thinning keeps it whole
 
 
 def _replace(target: Path, build: Callable[[Path], None]) -> None:

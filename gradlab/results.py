@@ -30,6 +30,7 @@ from .config import ExperimentConfig, build_config
 from .errors import ConfigError, FaultError, GradlabError, ResultsError, io_fault
 from .experiment import RunResult
 from .recorder import DIST_COLUMNS, DIST_QUANTITIES, DIST_TEXT_COLUMNS, INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS
+from .spectrum import COLUMNS as SPECTRUM_COLUMNS
 
 FILES = ("config.yaml", "steps.csv", "layers.csv", "summary.json")
 
@@ -167,6 +168,8 @@ def _write_files(result: RunResult, folder: Path, run_id: str) -> None:
     _write_synced(folder / "config.yaml", config_yaml(result.config))
     _write_synced(folder / "steps.csv", csv_text(result.steps))
     _write_synced(folder / "layers.csv", csv_text(result.layers))
+    if result.spectrum is not None:
+        _write_synced(folder / "spectrum.csv", csv_text(result.spectrum))
     (folder / "plots").mkdir(exist_ok=True)
     if result.distributions is not None:
         _write_synced(folder / "distributions.csv", csv_text(result.distributions))
@@ -318,6 +321,23 @@ def _read_run_csv(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
     return {name: np.asarray(v, dtype=int if name in INT_COLUMNS else float) for name, v in cols.items()}
 
 
+def _int_or_nan(text: str):
+    return math.nan if text in ("", MISSING) else int(text)
+
+
+def _spectrum_cell(column: str) -> Callable[[str], Any]:
+    return {"which": str, "index": int, "layer": _int_or_nan, "sample": _int_or_nan}.get(column, read_float)
+
+
+def _read_spectrum(path: Path) -> dict[str, np.ndarray]:
+    """spectrum.csv (gradlab.spectrum.Spectrum.columns): ``which`` text, ``index`` int, ``layer`` and ``sample``
+    ints or NaN (as written, so that a loaded run writes the same bytes), ``singular_value`` float. A run that
+    skipped its spectrum wrote the header alone."""
+    cols = read_csv(path, SPECTRUM_COLUMNS, _spectrum_cell)
+    kinds = {"index": int, "singular_value": float}
+    return {name: np.asarray(v, dtype=kinds.get(name, object)) for name, v in cols.items()}
+
+
 def _read_config(path: Path) -> ExperimentConfig:
     data = load_yaml(path)
     if not isinstance(data, dict):
@@ -386,4 +406,6 @@ def load_run(run_dir: str | Path) -> RunResult:
     layers = _read_run_csv(run_dir / "layers.csv", LAYER_COLUMNS)
     _check_grid(run_dir, steps, layers, summary)
     distributions = _read_distributions(run_dir / "distributions.csv")
-    return RunResult(config, steps, layers, summary, run_dir, distributions=distributions)
+    spectrum_csv = run_dir / "spectrum.csv"  # runs written before it was recorded have none
+    spectrum = _read_spectrum(spectrum_csv) if spectrum_csv.is_file() else None
+    return RunResult(config, steps, layers, summary, run_dir, spectrum=spectrum, distributions=distributions)

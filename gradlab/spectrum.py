@@ -192,7 +192,8 @@ def predict(model, pred: Prediction) -> Predicted:
         chis = sw2 * mu1
         mean = float(np.prod(chis))
         shape = float(np.sum(mu2 / mu1**2 - 1)) if L > 1 else 0.0  # the φ′ part of Σ v_l
-        var_iid, var_orth = mean**2 * (shape + (L - 1)), mean**2 * shape
+        m2 = np.float64(mean) ** 2  # NumPy's, not Python's: an exploding net's m₁² is inf, not an OverflowError
+        var_iid, var_orth = float(m2 * (shape + (L - 1))), float(m2 * shape)
     return Predicted(True, "", family, L - 1, mean, var_orth if family == "orthogonal" else var_iid,
                      var_iid, var_orth, chis.tolist())
 
@@ -210,3 +211,82 @@ class Spectrum:
     width: int
     measured: Measured
     predicted: Predicted
+    weights: list[np.ndarray] = field(default_factory=list)  # each hidden W's singular values, W_1..W_L
+
+    def summary(self) -> dict:
+        """What a run's ``summary.json`` holds under ``"spectrum"``: the measured moments of λ = s² (NaN where J
+        was not measured, with the ``reason``) beside the prediction, for both weight families."""
+        m, p = self.measured.summary(), self.predicted
+        return {"applies": self.measured.applies, "reason": self.measured.reason,
+                "n_inputs": int(self.measured.singular_values.shape[0]),
+                "mean_lambda": m["mean"], "var_lambda": m["variance"], "condition_number": m["condition"],
+                "within_2x": m["within_2x"],
+                "predicted_applies": p.applies, "predicted_reason": p.reason, "predicted_family": p.family,
+                "predicted_mean_lambda": p.mean, "predicted_var_lambda": p.variance,
+                "predicted_var_iid": p.variance_iid, "predicted_var_orthogonal": p.variance_orthogonal}
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The singular values s (not λ = s²) as tidy long columns, one row per value: ``which`` is
+        ``jacobian`` (``sample`` the input's row, ``layer`` NaN) or ``weight`` (``layer`` 1..L, ``sample``
+        NaN); ``index`` counts down the values in descending order from 0."""
+        rows = [("jacobian", math.nan, i, k, v) for i, s in enumerate(self.measured.singular_values)
+                for k, v in enumerate(s)]
+        rows += [("weight", layer, math.nan, k, v) for layer, s in enumerate(self.weights, start=1)
+                 for k, v in enumerate(s)]
+        cols = list(zip(*rows)) if rows else [()] * len(COLUMNS)
+        return {"which": np.asarray(cols[0], dtype=object), "layer": np.asarray(cols[1], dtype=object),
+                "sample": np.asarray(cols[2], dtype=object), "index": np.asarray(cols[3], dtype=int),
+                "singular_value": np.asarray(cols[4], dtype=float)}
+
+
+COLUMNS = ("which", "layer", "sample", "index", "singular_value")  # spectrum.csv in a run directory
+N_INPUTS = 16  # at most this many training inputs (the first ones) a run measures J at
+MAX_WIDTH = 1024  # wider, and a run skips its spectrum: one SVD of a width² matrix alone takes a second
+BUDGET = 2e10  # width³-sized operations × depth a run spends on its spectrum (a few seconds on one core)
+SVD_COST = 5  # an SVD of a width² matrix costs about as much as 5 width³ matrix products
+
+
+def inputs_for(widths) -> int:
+    """How many inputs a run measures J at (0: none, too costly). The product of the per-layer Jacobians costs
+    depth × width³ multiply-adds per input, and the weights' SVDs about ``SVD_COST`` × depth × width³ more: up to
+    ``N_INPUTS`` inputs within ``BUDGET``, so the spectrum costs a few per cent of a run that trains the net."""
+    width, depth = max(widths), len(widths)
+    if width > MAX_WIDTH:
+        return 0
+    return int(max(0, min(N_INPUTS, BUDGET // (depth * width**3) - SVD_COST)))
+
+
+def too_costly(widths) -> str:
+    """Why a run does not record the spectrum of a net with hidden ``widths``, or ``""``."""
+    width, depth = max(widths), len(widths)
+    if width > MAX_WIDTH:
+        return f"width {width} is over {MAX_WIDTH}: too costly to measure at every run"
+    if not inputs_for(widths):
+        return (f"depth × width³ = {depth * width**3:.3g} leaves not one input within a budget of {BUDGET:.3g} "
+                f"multiply-adds: too costly to measure at every run")
+    return ""
+
+
+def _number(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def stored(name: str, activation: str, init: str, depth: int, width: int, columns: dict[str, np.ndarray],
+           summary: dict) -> Spectrum:
+    """A ``Spectrum`` back from what a run stored: ``columns`` (``Spectrum.columns``, as read from spectrum.csv)
+    and ``summary`` (``Spectrum.summary``, as read from summary.json, where NaN is null)."""
+    which = np.asarray(columns["which"]).astype(str)
+    index = np.asarray(columns["index"], dtype=int)
+    values = np.asarray(columns["singular_value"], dtype=float)
+    jac = which == "jacobian"
+    samples = np.asarray(columns["sample"], dtype=float)[jac].astype(int)
+    s = np.full((samples.max() + 1, index[jac].max() + 1) if jac.any() else (0, 0), math.nan)
+    s[samples, index[jac]] = values[jac]
+    wt = which == "weight"
+    layers = np.asarray(columns["layer"], dtype=float)[wt].astype(int)
+    weights = [values[wt][layers == k] for k in range(1, layers.max() + 1)] if wt.any() else []
+    g = summary.get
+    predicted = Predicted(bool(g("predicted_applies")), g("predicted_reason") or "", g("predicted_family") or "",
+                          max(depth - 1, 0), _number(g("predicted_mean_lambda")), _number(g("predicted_var_lambda")),
+                          _number(g("predicted_var_iid")), _number(g("predicted_var_orthogonal")))
+    return Spectrum(name, activation, init, depth, width, Measured(s, g("reason") or ""), predicted, weights)

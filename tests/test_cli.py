@@ -57,7 +57,7 @@ def test_run_writes_a_run_directory_and_prints_the_table(tiny, tmp_path):
     (run_dir,) = (tmp_path / "out" / "tiny").iterdir()
     assert (run_dir / "summary.json").is_file()
     assert sorted(p.name for p in (run_dir / "plots").iterdir()) == [
-        "activations.png", "grad_heatmap.png", "grad_profile.png", "training.png"]
+        "activations.png", "grad_heatmap.png", "grad_profile.png", "spectrum.png", "training.png"]
 
 
 def test_set_overrides_reach_the_run(tiny, tmp_path):
@@ -76,7 +76,10 @@ def test_report_redraws_from_the_directory_alone(tiny, tmp_path):
     result = invoke("report", run_dir)
     assert result.exit_code == 0, result.output
     assert "per-layer gradients" in result.output and "vanishing" in result.output
-    assert len(list((run_dir / "plots").glob("*.png"))) == 4
+    from gradlab.reporters.plots import run_figures
+    from gradlab.results import load_run
+
+    assert len(list((run_dir / "plots").glob("*.png"))) == len(run_figures(load_run(run_dir)))
 
 
 def test_diverged_run_exits_zero(tmp_path):
@@ -169,7 +172,7 @@ def test_report_draws_svg_on_request(tiny, tmp_path):
     (run_dir,) = (tmp_path / "tiny").iterdir()
     result = invoke("report", run_dir, "--format", "svg")
     assert result.exit_code == 0, result.output
-    assert sorted(p.suffix for p in (run_dir / "plots").iterdir()) == [".svg"] * 4
+    assert sorted(p.suffix for p in (run_dir / "plots").iterdir()) == [".svg"] * 5  # spectrum.png too
     assert invoke("report", run_dir, "--format", "gif").exit_code == 2
 
 

@@ -17,7 +17,8 @@ from gradlab.experiment import run_experiment
 from gradlab.reporters import plots
 from gradlab.reporters.figure import png_bytes
 
-NAMES = ["grad_profile.png", "grad_heatmap.png", "training.png", "activations.png"]
+NAMES = ["grad_profile.png", "grad_heatmap.png", "training.png", "activations.png",
+         "spectrum.png"]  # the last where the run recorded its spectrum at init, as every fresh run does
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -241,21 +242,21 @@ def test_extreme_and_non_finite_values_never_crash(relu, tmp_path):
     r.steps["loss"][:] = np.geomspace(1e-300, 1e300, len(r.steps["loss"]))
     r.steps["loss"][[2, 3]] = [np.nan, np.inf]
     r.steps["grad_norm"][:] = 0.0
-    assert len(write_quietly(r, tmp_path / "extreme")) == 4
+    assert len(write_quietly(r, tmp_path / "extreme")) == len(NAMES)
 
     empty = copy.deepcopy(relu)
     for col in ("grad_W", "signal", "act_mean", "act_std", "dead"):
         empty.layers[col][:] = np.nan
     for col in ("loss", "train_acc", "grad_norm", "test_loss", "test_acc"):
         empty.steps[col][:] = np.nan
-    assert len(write_quietly(empty, tmp_path / "empty")) == 4
+    assert len(write_quietly(empty, tmp_path / "empty")) == len(NAMES)
     assert "no finite" in texts(plots.fig_grad_profile(empty))
 
 
 def test_a_single_recorded_step_plots(tmp_path):
     r = tiny({"depth": 1, "activation": "tanh"}, steps=0)
     assert list(r.recorded_steps) == [0]
-    assert len(write_quietly(r, tmp_path)) == 4
+    assert len(write_quietly(r, tmp_path)) == len(NAMES)
 
 
 def test_importing_plots_does_not_import_matplotlib():
@@ -412,7 +413,7 @@ def test_images_are_byte_identical_for_identical_data_and_carry_no_version_or_da
     result = run_experiment(load_config(None, ["model.depth=4", "train.steps=4", "record.every=2"]))
     a = write_plots(result, tmp_path / "a", fmt)
     b = write_plots(result, tmp_path / "b", fmt)
-    assert [p.suffix for p in a] == [f".{fmt}"] * 4
+    assert [p.suffix for p in a] == [f".{fmt}"] * len(NAMES)
     for x, y in zip(a, b):
         data = x.read_bytes()
         assert data == y.read_bytes(), x.name

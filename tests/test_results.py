@@ -23,7 +23,7 @@ def test_layout(result, tmp_path):
     run_dir = save_run(result, tmp_path)
     assert run_dir.parent == tmp_path / "tiny"
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "distributions.csv", "layers.csv", "plots",
-                                                         "steps.csv", "summary.json"]
+                                                         "spectrum.csv", "steps.csv", "summary.json"]
     assert not list(tmp_path.glob("**/.*"))  # no temporary files or staging directories left
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["run_id"] == run_dir.name and summary["verdict"] in {"vanishing", "exploding", "healthy"}

@@ -118,6 +118,10 @@ CAPTIONS = {
     "training.png": "Loss, accuracy and the global gradient norm per step; a red line marks divergence.",
     "activations.png": "Where activations saturate (sigmoid, tanh) or die (ReLU), gradients stop: the cause "
                        "behind the profile above.",
+    "spectrum.png": "At init, how the whole stack stretches a small change of its input: all λ near 1 "
+                    "(dynamical isometry) passes every direction of the gradient on undistorted; a wide spread "
+                    "trains a few directions and starves the rest, even where the mean looks healthy. Red: the "
+                    "free-probability prediction.",
     "ratio_vs_x.png": "Below the band: vanishing; above: exploding. Each line is one group of the sweep.",
     "heatmaps.png": "Per-layer gradient norm at step 0 for every point of the sweep, a panel per group.",
     "verdicts.png": "The verdict of every run at a glance; a cross marks a run that diverged.",
@@ -193,13 +197,13 @@ def run_page(result: "RunResult") -> str:
     """A run: the verdict and the theory at the top, the per-layer table, every figure, the config and the
     metadata."""
     from ..results import config_yaml
-    from .plots import FIGURES, describe
+    from .plots import describe, run_figures
     from .table import layer_table
 
     s, cfg = result.summary, result.config
     body = [_run_banner(result),
             "<section><h2>Per-layer gradients</h2>", terminal(layer_table(result)), "</section>",
-            "<section><h2>Figures</h2>", figures(FIGURES, result), "</section>",
+            "<section><h2>Figures</h2>", figures(run_figures(result), result), "</section>",
             "<section><h2>Run</h2>",
             facts([("run", s.get("run_id")), ("directory", result.run_dir), ("status", s.get("status")),
                    ("steps", f"{s.get('steps_run')}/{s.get('steps')}"), ("parameters", s.get("n_params")),

@@ -498,6 +498,16 @@ FIGURES: dict[str, Callable[["RunResult"], "Figure"]] = {
 }
 
 
+def run_figures(result: "RunResult") -> dict[str, Callable[["RunResult"], "Figure"]]:
+    """The figures of ``result``: ``FIGURES``, and ``spectrum.png`` where the run recorded its spectrum at init
+    (runs written before it was recorded have none)."""
+    if result.spectrum is None:
+        return FIGURES
+    from .spectrum_plots import fig_run_spectrum
+
+    return {**FIGURES, "spectrum.png": fig_run_spectrum}
+
+
 def write_plots(result: "RunResult", out_dir: str | Path, fmt: str = "png") -> list[Path]:
-    """Every figure of a run (``FIGURES``) into ``out_dir``; returns the paths."""
-    return write_figures(FIGURES, result, out_dir, fmt)
+    """Every figure of a run (``run_figures``) into ``out_dir``; returns the paths."""
+    return write_figures(run_figures(result), result, out_dir, fmt)

@@ -1,7 +1,8 @@
 """The Jacobian's squared singular values at init, measured beside their free-probability prediction.
 
 ``fig_spectrum`` draws a ``gradlab.spectrum.Spectrum`` (``gradlab.experiment.spectrum_at_init(config)`` makes
-one): it is not among a run's figures.
+one); ``fig_run_spectrum`` draws the one a run recorded (spectrum.csv and ``summary["spectrum"]``), as the run's
+``spectrum.png``.
 """
 
 from __future__ import annotations
@@ -11,22 +12,38 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .figure import empty, figure
+from .figure import empty, figure, widen
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
+    from ..experiment import RunResult
     from ..spectrum import Spectrum
 
 BINS = 60
 
 
+def fig_run_spectrum(result: "RunResult") -> "Figure":
+    """``fig_spectrum`` of the spectrum a run recorded at init, from its run directory alone."""
+    from ..spectrum import stored
+
+    m = result.config.model
+    return fig_spectrum(stored(result.config.name, m.activation.name, m.init.name, m.depth, m.widths[-1],
+                               result.spectrum, result.summary.get("spectrum") or {}))
+
+
 def fig_spectrum(spec: "Spectrum") -> "Figure":
     """A density of λ = s², the squared singular values of J = ∂x_L/∂x_1 at init pooled over the inputs, on a
     log λ axis; the predicted mean m₁ as a dashed line and, where the theory gives it, m₁ ± σ shaded; the title
-    gives the median condition number and the fraction of s within a factor 2 of 1."""
-    fig = figure(8, 4.6)
-    ax = fig.subplots()
+    gives the median condition number and the fraction of s within a factor 2 of 1. Where the spectrum holds the
+    weights' singular values, a second panel draws them layer by layer."""
+    if spec.weights:
+        fig = figure(12, 4.6)
+        ax, wax = fig.subplots(1, 2, width_ratios=[2.2, 1])
+        _weights_panel(wax, spec.weights)
+    else:
+        fig = figure(8, 4.6)
+        ax = fig.subplots()
     measured, predicted = spec.measured, spec.predicted
     fig.suptitle(f"{spec.name}: {spec.activation}, {spec.init}, depth {spec.depth}, width {spec.width}",
                  fontsize=11)
@@ -37,7 +54,10 @@ def fig_spectrum(spec: "Spectrum") -> "Figure":
     zero = lam <= lam.max() * 1e-24 if lam.size else np.zeros(0, bool)
     n_zero, lam = int(zero.sum()), lam[~zero]
     if not measured.applies or not lam.size:
-        empty(ax, f"not measured: {measured.reason or 'no positive singular values'}")
+        empty(ax, f"J not measured: {measured.reason}" if not measured.applies
+              else "J is 0 at every input: no positive singular values to draw")
+        ax.set_xticks([])
+        ax.set_yticks([])
         return fig
     s = measured.summary()
     log_lam = np.log10(lam)
@@ -74,3 +94,36 @@ def fig_spectrum(spec: "Spectrum") -> "Figure":
                  f"{100 * s['within_2x']:.0f}% of s within 2× of 1; variance of λ {s['variance']:.3g}", fontsize=9)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     return fig
+
+
+def _weights_panel(ax, weights: list[np.ndarray]) -> None:
+    """Each hidden W_l's singular values against l: the range shaded, the median drawn. i.i.d. weights spread
+    them (Marchenko–Pastur, from near 0 to 2σ_w for a square W), orthogonal ones put them all at the gain; J
+    multiplies these with the activations' slopes φ′."""
+    layers = np.arange(1, len(weights) + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.array([np.min(s) if len(s) else math.nan for s in weights], dtype=float)
+        mid = np.array([np.median(s) if len(s) else math.nan for s in weights], dtype=float)
+        hi = np.array([np.max(s) if len(s) else math.nan for s in weights], dtype=float)
+    if not np.any(hi > 0):
+        empty(ax, "every W_l is 0: no singular values to draw")
+        ax.set_title("the weights alone", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    floor = np.nanmax(hi) * 1e-12  # an exact 0 (a zero row or column) drawn at the bottom of the log axis
+    lo, mid, hi = (np.where(v > floor, v, floor) for v in (lo, mid, hi))
+    ax.fill_between(layers, lo, hi, color="#2ca02c", alpha=0.25, lw=0, label="smallest to largest s", step="mid")
+    ax.plot(layers, mid, color="#2ca02c", lw=1.3, label="median s", drawstyle="steps-mid")
+    ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
+    ax.set_yscale("log")
+    # at least two decades, and 1 in view: orthogonal weights' s agree to round-off, which a log axis left to
+    # itself would blow up to fill the panel
+    ends = np.log10([np.nanmin(lo), np.nanmax(hi), 1.0])
+    low, high = widen(float(np.nanmin(ends)), float(np.nanmax(ends)), 2.0)
+    ax.set_ylim(10 ** (low - 0.05), 10 ** (high + 0.05))
+    ax.set_xlim(0.5, len(weights) + 0.5)
+    ax.set_xlabel("layer l (W$_1$ has min(inputs, width) values)")
+    ax.set_ylabel("singular value s of W$_l$")
+    ax.set_title("the weights alone", fontsize=9)
+    ax.legend(fontsize=8, frameon=False, loc="best")
