@@ -57,7 +57,8 @@ def test_run_writes_a_run_directory_and_prints_the_table(tiny, tmp_path):
     (run_dir,) = (tmp_path / "out" / "tiny").iterdir()
     assert (run_dir / "summary.json").is_file()
     assert sorted(p.name for p in (run_dir / "plots").iterdir()) == [
-        "activations.png", "grad_heatmap.png", "grad_profile.png", "spectrum.png", "training.png"]
+        "activation_bands.png", "activations.png", "grad_heatmap.png", "grad_profile.png", "signal_ridges.png",
+        "spectrum.png", "training.png"]  # the distribution figures too: recorded by default
 
 
 def test_set_overrides_reach_the_run(tiny, tmp_path):
@@ -172,7 +173,7 @@ def test_report_draws_svg_on_request(tiny, tmp_path):
     (run_dir,) = (tmp_path / "tiny").iterdir()
     result = invoke("report", run_dir, "--format", "svg")
     assert result.exit_code == 0, result.output
-    assert sorted(p.suffix for p in (run_dir / "plots").iterdir()) == [".svg"] * 5  # spectrum.png too
+    assert sorted(p.suffix for p in (run_dir / "plots").iterdir()) == [".svg"] * 7  # spectrum.png and the distribution figures too
     assert invoke("report", run_dir, "--format", "gif").exit_code == 2
 
 

@@ -128,3 +128,12 @@ def test_the_figures_are_deterministic(run_with_distributions, name):
     make = FIGURES[name]
     first = png_bytes(make(run_with_distributions))
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and first == png_bytes(make(run_with_distributions))
+
+
+def test_figures_join_the_registry_only_with_distributions(run_with_distributions):
+    from gradlab.reporters.plots import FIGURES, run_figures
+
+    assert {"activation_bands.png", "signal_ridges.png"} <= set(run_figures(run_with_distributions))
+    reference = run_with_distributions
+    without = type(reference)(reference.config, reference.steps, reference.layers, reference.summary)
+    assert set(run_figures(without)) <= set(FIGURES) | {"spectrum.png"}

@@ -18,6 +18,7 @@ from gradlab.reporters import plots
 from gradlab.reporters.figure import png_bytes
 
 NAMES = ["grad_profile.png", "grad_heatmap.png", "training.png", "activations.png",
+         "activation_bands.png", "signal_ridges.png",  # where it recorded distributions, as fresh runs do by default
          "spectrum.png"]  # the last where the run recorded its spectrum at init, as every fresh run does
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

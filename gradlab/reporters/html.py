@@ -122,6 +122,12 @@ CAPTIONS = {
                     "(dynamical isometry) passes every direction of the gradient on undistorted; a wide spread "
                     "trains a few directions and starves the rest, even where the mean looks healthy. Red: the "
                     "free-probability prediction.",
+    "activation_bands.png": "Glorot & Bengio's Fig. 2: a band that slides to an end of the activation's range "
+                            "and narrows is a layer saturating (a sigmoid's top hidden layer pushed toward 0); a "
+                            "band that stays put is a layer training or, in a vanishing net, a layer not moving.",
+    "signal_ridges.png": "Each ridge the spread of one layer's back-propagated signal: ridges sliding left down the "
+                         "layers is vanishing, right exploding, stacked in place healthy; compare step 0 with the "
+                         "last step for what training did to it.",
     "ratio_vs_x.png": "Below the band: vanishing; above: exploding. Each line is one group of the sweep.",
     "heatmaps.png": "Per-layer gradient norm at step 0 for every point of the sweep, a panel per group.",
     "verdicts.png": "The verdict of every run at a glance; a cross marks a run that diverged.",

@@ -499,13 +499,19 @@ FIGURES: dict[str, Callable[["RunResult"], "Figure"]] = {
 
 
 def run_figures(result: "RunResult") -> dict[str, Callable[["RunResult"], "Figure"]]:
-    """The figures of ``result``: ``FIGURES``, and ``spectrum.png`` where the run recorded its spectrum at init
-    (runs written before it was recorded have none)."""
-    if result.spectrum is None:
-        return FIGURES
-    from .spectrum_plots import fig_run_spectrum
+    """The figures of ``result``: ``FIGURES``, the distribution figures (``distribution_plots.FIGURES``) where the run
+    recorded distributions, and ``spectrum.png`` where it recorded its spectrum at init (runs written before either
+    was recorded have none)."""
+    from .distribution_plots import FIGURES as DISTRIBUTION_FIGURES, has_distributions
 
-    return {**FIGURES, "spectrum.png": fig_run_spectrum}
+    figures = dict(FIGURES)
+    if has_distributions(result):  # not in runs written before, nor with record.distributions off
+        figures.update(DISTRIBUTION_FIGURES)
+    if result.spectrum is not None:
+        from .spectrum_plots import fig_run_spectrum
+
+        figures["spectrum.png"] = fig_run_spectrum
+    return figures
 
 
 def write_plots(result: "RunResult", out_dir: str | Path, fmt: str = "png") -> list[Path]:
