@@ -7,3 +7,4 @@ python benchmarks/startup.py
 python benchmarks/step.py --threads 1 --repeats 15
 python benchmarks/step.py --threads 2 --repeats 15
 python benchmarks/sweep.py
+python benchmarks/distributions.py --threads 1
