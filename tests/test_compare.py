@@ -24,9 +24,9 @@ record: {{every: 2}}
 def run_dir(tmp_path, name="tiny", init="xavier_normal", out="runs", depth=None):
     cfg = tmp_path / f"{name}-{init}.yaml"
     cfg.write_text(TINY.format(name=name, init=init).replace("depth: 6", f"depth: {depth or 6}"))
-    result = invoke("run", cfg, "-o", tmp_path / out, "--no-plots")
+    result = invoke("run", cfg, "-o", tmp_path / out, "--no-plots", "-q")
     assert result.exit_code == 0, result.output
-    return max((tmp_path / out / name).iterdir())
+    return Path(result.stdout.strip())  # this run's directory: two runs within a second sort by their hash
 
 
 def test_two_runs_differing_in_init_show_an_obvious_difference(tmp_path):
