@@ -169,7 +169,7 @@ SetOption = Annotated[list[str], typer.Option(
     help="Override a config field, e.g. [bold]--set model.depth=20[/]; repeatable. The value is parsed as YAML.")]
 
 
-def _show(result, plots: bool, out: _Out, fmt: str = "png") -> None:
+def _show(result, plots: bool, out: _Out, fmt: str = "png", steps=None) -> None:
     from .reporters.table import render
 
     out.show(render(result))
@@ -177,7 +177,7 @@ def _show(result, plots: bool, out: _Out, fmt: str = "png") -> None:
         if plots:
             from .reporters.plots import write_plots
 
-            write_plots(result, result.run_dir / "plots", fmt)
+            write_plots(result, result.run_dir / "plots", fmt, steps)
         out.say(f"results: {result.run_dir}", result.run_dir)
 
 
@@ -228,6 +228,10 @@ def report(
     image_format: Annotated[str, typer.Option(
         "--format", help="Image format of the plots: png or svg (both byte-identical for identical data).")] = "png",
     html: _html_option("DIR/report.html") = None,
+    steps: Annotated[Optional[str], typer.Option(
+        "--steps", metavar="S,S,...",
+        help="For a run: the recorded steps the signal-distribution ridges show, e.g. [bold]0,100,last[/] "
+             "(default: 0,last).")] = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ):
@@ -244,19 +248,37 @@ def report(
         check_writable(page.parent)  # before the work, not after it
     out = _Out(as_json, quiet)
     if (run_dir / SPEC_FILE).is_file():
+        if steps:
+            raise UsageError(f"--steps: {run_dir} is a sweep; --steps chooses the ridges of one run's report "
+                             f"(gradlab report {run_dir}/<point>/<run-id> --steps …)")
         found = load_sweep(run_dir)
         _show_sweep(found, plots, runs, out, image_format)
         make_page, make_doc = pages.sweep_page, documents.sweep_doc
     else:
         from .results import load_run
 
+        from functools import partial
+
+        from .reporters.distribution_plots import ridge_steps
+
         found = load_run(run_dir)
-        _show(found, plots, out, image_format)
-        make_page, make_doc = pages.run_page, documents.run_doc
+        chosen = ridge_steps(found, _step_list(steps)) if steps else None  # a step not recorded: before any work
+        _show(found, plots, out, image_format, chosen)
+        make_page, make_doc = partial(pages.run_page, steps=chosen), documents.run_doc
     if page is not None:
         written = pages.write_page(page, make_page(found))
         out.say(f"report: {written}", written)
     out.emit(make_doc(found))
+
+
+def _step_list(text: str) -> list:
+    """``--steps 0,100,last`` as ``[0, 100, "last"]``."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t != "last" and not t.isdecimal()]  # isdigit takes "²", which int() refuses
+    if bad or not items:
+        raise UsageError(f"--steps {text!r}: give recorded steps as whole numbers or 'last', comma-separated, "
+                         f"e.g. --steps 0,100,last")
+    return [t if t == "last" else int(t) for t in items]
 
 
 def _shortcut(help_: str):

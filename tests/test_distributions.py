@@ -137,3 +137,34 @@ def test_figures_join_the_registry_only_with_distributions(run_with_distribution
     reference = run_with_distributions
     without = type(reference)(reference.config, reference.steps, reference.layers, reference.summary)
     assert set(run_figures(without)) <= set(FIGURES) | {"spectrum.png"}
+
+
+def test_ridges_draw_the_chosen_steps_and_refuse_unrecorded_ones(run_with_distributions):
+    from gradlab.errors import UsageError
+    from gradlab.reporters.distribution_plots import fig_signal_ridges, ridge_steps
+
+    run = run_with_distributions  # steps 0, 2, 4 recorded
+    assert ridge_steps(run) == [0, 4]
+    assert ridge_steps(run, ["last", 2, 0, 2]) == [0, 2, 4]
+    fig = fig_signal_ridges(run, [0, 2, 4])
+    assert [ax.get_title().split(" —")[0] for ax in fig.axes] == ["step 0 (init)", "step 2", "step 4 (last)"]
+    with pytest.raises(UsageError, match="--steps 3: no distributions recorded at that step; the recorded ones "
+                                         "are 0, 2, 4"):
+        ridge_steps(run, [3])
+
+
+def test_report_steps_end_to_end(tmp_path, run_with_distributions):
+    from typer.testing import CliRunner
+
+    from gradlab.cli import app
+
+    run_dir = save_run(run_with_distributions, tmp_path)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["report", str(run_dir), "--steps", "0,2,last", "-q", "--html"])
+    assert ok.exit_code == 0, ok.output
+    assert (run_dir / "plots" / "signal_ridges.png").is_file() and (run_dir / "report.html").is_file()
+    for bad, said in (("0,3", "no distributions recorded at that step"), ("0,x", "whole numbers or 'last'"),
+                      ("0,2,4,0,2,4,6", "no distributions recorded")):
+        refused = runner.invoke(app, ["report", str(run_dir), "--steps", bad])
+        assert refused.exit_code == 2 and said in refused.output, refused.output
+        assert "Traceback" not in refused.output

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .figure import empty, figure
+from .figure import figure
+from .plots import _title, nothing_to_draw
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
@@ -29,7 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 MAX_BAND_LAYERS = 6
 MAX_RIDGES = 16
 BAND_COLOR = "#1f77b4"
-RIDGE_COLORS = {"first": "0.25", "last": "#2a788e"}
 
 
 def has_distributions(result: "RunResult") -> bool:
@@ -51,12 +51,6 @@ def _select(result: "RunResult", quantity: str, kind: str):
     return d["step"][keep], d["layer"][keep], d["at"][keep], d["value"][keep]
 
 
-def _title(fig, result: "RunResult", what: str) -> None:
-    from .plots import _title as title
-
-    title(fig, result, what)
-
-
 def fig_activation_bands(result: "RunResult") -> "Figure":
     """Median activation of up to ``MAX_BAND_LAYERS`` hidden layers (evenly chosen, the first and the last
     always) over the recorded steps, with the 10–90% band and the 2–98% band shaded, and the mean (dashed)."""
@@ -67,11 +61,8 @@ def fig_activation_bands(result: "RunResult") -> "Figure":
     rows = max(1, math.ceil(len(picks) / cols))
     fig = figure(4.2 * cols + 0.4, 2.9 * rows + 1.0)
     if not picks:
-        ax = fig.subplots()
-        empty(ax, "no hidden layer: no activations recorded")
-        ax.set_axis_off()
-        _title(fig, result, "Activation percentiles over training")
-        return fig
+        return nothing_to_draw(fig, result, "Activation percentiles over training",
+                               "no hidden layer: no activations recorded")
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)).ravel()
     mean = result.matrix("act_mean")
     rec_steps = result.recorded_steps
@@ -141,30 +132,58 @@ def _ridge_panel(ax, result: "RunResult", step_value: int, layers: list[int], lo
     return off_axis
 
 
-def fig_signal_ridges(result: "RunResult") -> "Figure":
-    """Histograms of |∂L/∂z| (the back-propagated signal's entries) per layer, at step 0 and at the last recorded
-    step, as ridges on a log axis; the x range is the data's, and the median is marked."""
+MAX_RIDGE_PANELS = 4
+PANEL_COLORS = ("0.25", "#2a788e", "#7a5195", "#c2571a")  # step 0 grey-black as in the other figures, then distinct
+
+
+def ridge_steps(result: "RunResult", wanted=None) -> list[int]:
+    """The steps the ridge figure draws: ``wanted`` (ints, or ``"last"``), checked against the steps that have
+    distributions, or by default step 0 and the last recorded step. A step without distributions is a usage
+    error that lists the ones there are."""
+    st = _select(result, "signal", "bin")[0]
+    have = sorted(set(st.tolist()))
+    if not wanted:
+        return have[:1] + have[-1:] if len(have) > 1 else have
+    picked = []
+    for w in wanted:
+        step = have[-1] if w == "last" and have else w
+        if step not in have:
+            from ..errors import UsageError
+
+            listed = ", ".join(map(str, have[:6])) + (f", …, {have[-1]}" if len(have) > 6 else "")
+            raise UsageError(f"--steps {w}: no distributions recorded at that step; the recorded ones are "
+                             f"{listed or 'none'} (record.every sets them)")
+        if step not in picked:
+            picked.append(step)
+    if len(picked) > MAX_RIDGE_PANELS:
+        from ..errors import UsageError
+
+        raise UsageError(f"--steps: at most {MAX_RIDGE_PANELS} steps fit side by side; got {len(picked)}")
+    return sorted(picked)
+
+
+def fig_signal_ridges(result: "RunResult", steps=None) -> "Figure":
+    """Histograms of |∂L/∂z| (the back-propagated signal's entries) per layer, as ridges on a log axis, one panel
+    per step: ``steps`` (see ``ridge_steps``), by default step 0 and the last recorded step. The x range is the
+    data's own at the steps shown, so a panel never suggests vanishing where there is none; the median is
+    marked."""
     st, ly, at, value = _select(result, "signal", "bin")
-    steps = sorted(set(st.tolist()))
-    fig = figure(12, 6.4)
-    if not steps:
-        ax = fig.subplots()
-        empty(ax, "no finite, non-zero signal entries recorded")
-        ax.set_axis_off()
-        _title(fig, result, "Back-propagated signal per layer")
-        return fig
-    shown = [steps[0]] + ([steps[-1]] if steps[-1] != steps[0] else [])
+    shown = ridge_steps(result, steps)
+    fig = figure(4.4 + 3.8 * max(len(shown), 2), 6.4)
+    if not shown:
+        return nothing_to_draw(fig, result, "Back-propagated signal per layer",
+                               "no finite, non-zero signal entries recorded")
     layers = _pick(sorted(set(ly.tolist())), MAX_RIDGES)
     m = np.isin(st, shown) & np.isin(ly, layers)
-    lo, hi = float(np.log10(at[m].min())), float(np.log10(at[m].max())) + 0.5
-    lo, hi = lo - 0.5, hi + 0.5
+    lo, hi = float(np.log10(at[m].min())) - 0.5, float(np.log10(at[m].max())) + 1.0
     axes = np.atleast_1d(fig.subplots(1, len(shown), sharex=True, sharey=True))
-    n = result.n_layers
-    for ax, s, key in zip(axes, shown, ("first", "last")):
-        off = _ridge_panel(ax, result, s, layers, lo, hi, RIDGE_COLORS[key])
-        label = "step 0 (init)" if s == steps[0] else f"step {s} (last)"
-        ax.set_title(label + (f" — {off} entries exactly 0 or below 1e-30, not drawn" if off else ""), fontsize=10)
-    axes[0].set_ylabel(f"layer l   (1 = first hidden … {n} = output layer)")
+    first, last = min(set(st.tolist())), max(set(st.tolist()))
+    for ax, s, color in zip(axes, shown, PANEL_COLORS):
+        off = _ridge_panel(ax, result, s, layers, lo, hi, color)
+        label = f"step {s}" + (" (init)" if s == first else " (last)" if s == last else "")
+        ax.set_title(label + (f" — {off} entries exactly 0 or below 1e-30, not drawn" if off else ""), fontsize=10,
+                     wrap=True)
+    axes[0].set_ylabel(f"layer l   (1 = first hidden … {result.n_layers} = output layer)")
     _title(fig, result, "Back-propagated signal |∂L/∂z| per layer (each ridge: share of entries per half decade; "
                         "| = median)")
     return fig

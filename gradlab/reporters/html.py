@@ -199,9 +199,9 @@ def _run_banner(result: "RunResult") -> str:
                   + terminal(verdict_text(s, result.config.record.floor)))
 
 
-def run_page(result: "RunResult") -> str:
+def run_page(result: "RunResult", steps=None) -> str:
     """A run: the verdict and the theory at the top, the per-layer table, every figure, the config and the
-    metadata."""
+    metadata. ``steps``: the steps the signal ridges show (``distribution_plots.ridge_steps``)."""
     from ..results import config_yaml
     from .plots import describe, run_figures
     from .table import layer_table
@@ -209,7 +209,7 @@ def run_page(result: "RunResult") -> str:
     s, cfg = result.summary, result.config
     body = [_run_banner(result),
             "<section><h2>Per-layer gradients</h2>", terminal(layer_table(result)), "</section>",
-            "<section><h2>Figures</h2>", figures(run_figures(result), result), "</section>",
+            "<section><h2>Figures</h2>", figures(run_figures(result, steps), result), "</section>",
             "<section><h2>Run</h2>",
             facts([("run", s.get("run_id")), ("directory", result.run_dir), ("status", s.get("status")),
                    ("steps", f"{s.get('steps_run')}/{s.get('steps')}"), ("parameters", s.get("n_params")),

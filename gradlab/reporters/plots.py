@@ -76,6 +76,16 @@ def _title(fig: "Figure", result: "RunResult", what: str) -> None:
     fig.suptitle(title, fontsize=10.5)
 
 
+def nothing_to_draw(fig: "Figure", result: "RunResult", what: str, text: str) -> "Figure":
+    """``fig`` as one blank panel saying ``text`` under the usual title: a figure that has nothing to draw says
+    why rather than looking broken."""
+    ax = fig.subplots()
+    empty(ax, text)
+    ax.set_axis_off()
+    _title(fig, result, what)
+    return fig
+
+
 def _step_list(steps) -> str:
     steps = [int(s) for s in steps]
     shown = ", ".join(str(s) for s in steps[:6])
@@ -470,11 +480,8 @@ def fig_activations(result: "RunResult") -> "Figure":
     panels = [p for p in panels if hidden_layers and not np.all(np.isnan(mats[p[0]][:, :hidden_layers]))]
     fig = figure(4.6 * max(len(panels), 2) + 0.6, 4.8)
     if not panels:
-        ax = fig.subplots()
-        empty(ax, "no activation statistics to draw (no hidden layer has a finite mean or std)")
-        ax.set_axis_off()
-        _title(fig, result, "Activations")
-        return fig
+        return nothing_to_draw(fig, result, "Activations",
+                               "no activation statistics to draw (no hidden layer has a finite mean or std)")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (col, kind, ylabel, title) in zip(axes, panels):
         rows = [(label, mats[col][i, :hidden_layers], style) for i, label, style in picks]
@@ -498,15 +505,19 @@ FIGURES: dict[str, Callable[["RunResult"], "Figure"]] = {
 }
 
 
-def run_figures(result: "RunResult") -> dict[str, Callable[["RunResult"], "Figure"]]:
+def run_figures(result: "RunResult", steps=None) -> dict[str, Callable[["RunResult"], "Figure"]]:
     """The figures of ``result``: ``FIGURES``, the distribution figures (``distribution_plots.FIGURES``) where the run
     recorded distributions, and ``spectrum.png`` where it recorded its spectrum at init (runs written before either
-    was recorded have none)."""
-    from .distribution_plots import FIGURES as DISTRIBUTION_FIGURES, has_distributions
+    was recorded have none). ``steps``: the steps the signal ridges show (``distribution_plots.ridge_steps``)."""
+    from functools import partial
+
+    from .distribution_plots import FIGURES as DISTRIBUTION_FIGURES, fig_signal_ridges, has_distributions
 
     figures = dict(FIGURES)
     if has_distributions(result):  # not in runs written before, nor with record.distributions off
         figures.update(DISTRIBUTION_FIGURES)
+        if steps:
+            figures["signal_ridges.png"] = partial(fig_signal_ridges, steps=steps)
     if result.spectrum is not None:
         from .spectrum_plots import fig_run_spectrum
 
@@ -514,6 +525,6 @@ def run_figures(result: "RunResult") -> dict[str, Callable[["RunResult"], "Figur
     return figures
 
 
-def write_plots(result: "RunResult", out_dir: str | Path, fmt: str = "png") -> list[Path]:
+def write_plots(result: "RunResult", out_dir: str | Path, fmt: str = "png", steps=None) -> list[Path]:
     """Every figure of a run (``run_figures``) into ``out_dir``; returns the paths."""
-    return write_figures(run_figures(result), result, out_dir, fmt)
+    return write_figures(run_figures(result, steps), result, out_dir, fmt)
