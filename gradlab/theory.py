@@ -143,6 +143,17 @@ def depth_scale(chi1: float) -> float:
     return math.inf if abs(chi1 - 1.0) < CRITICAL_TOL else -1.0 / math.log(chi1)
 
 
+def fall_depth(chi1: float, factor: float = 1e-6) -> float:
+    """Layers over which ‖∂L/∂h‖ falls by ``factor`` in the deep limit: ‖∂L/∂h‖² shrinks by χ₁ per layer, so
+    ‖∂L/∂h‖ by √χ₁ and n = ln(factor) / (½ ln χ₁) (sigmoid with Xavier: χ₁ ≈ 0.056, n ≈ 9.6). ∞ where it
+    never falls (χ₁ ≥ 1, critical within ``CRITICAL_TOL``); 0 where one layer already kills it (χ₁ ≤ 0)."""
+    if math.isnan(chi1):
+        return math.nan
+    if chi1 >= 1.0 - CRITICAL_TOL:
+        return math.inf
+    return 0.0 if chi1 <= 0 else math.log(factor) / (0.5 * math.log(chi1))
+
+
 def regime(chi1: float) -> str:
     if abs(chi1 - 1.0) < CRITICAL_TOL:
         return "critical"
