@@ -417,20 +417,110 @@ def phase(
         "--sweep", metavar="SWEEP_DIR",
         help="Draw a sweep's measured per-layer factors as points (sweep σ_w and σ_b with "
              "[bold]--grid model.init.gain=...[/] and [bold]--grid model.bias_std=...[/]).")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="PNG to write.")] = Path("results/phase.png"),
+    trainability_dir: Annotated[Optional[Path], typer.Option(
+        "--trainability", metavar="SWEEP_DIR",
+        help="Instead, draw a sweep over σ_w² and depth (as [bold]gradlab sweep trainability_tanh[/] runs) as "
+             "its trained accuracy, with the trainable depth 6 ξ_c of Schoenholz et al. 2017 on top.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="PNG to write (default: results/phase.png, or trainability.png in the sweep's "
+                               "plots/ with --trainability).")] = None,
 ):
-    """Draw the order/chaos phase diagram of an activation: χ₁ over (σ_w², σ_b²) with the critical line χ₁ = 1."""
+    """Draw the order/chaos phase diagram of an activation: χ₁ over (σ_w², σ_b²) with the critical line χ₁ = 1;
+    or, with --trainability, a sweep's trained accuracy over (σ_w², depth) against the trainable depth."""
+    if trainability_dir is not None:
+        if sweep_dir is not None:
+            raise UsageError("--sweep and --trainability draw two different figures; give one of them")
+        from .reporters.trainability_plot import write_trainability
+        from .trainability import trainability
+
+        output = output or trainability_dir / "plots" / "trainability.png"
+        _refuse_dir(output, "trainability.png")
+        _say(f"trainability map: {write_trainability(output, trainability(trainability_dir))}")
+        return
     from .reporters.phase import write_phase
     from .sweep import measured_points
     from .theory import config_for, phase_map
 
     config_for(activation=activation)  # validated as `gradlab theory --activation` validates it, same message
-    if output.is_dir():
-        raise UsageError(f"--output {output}: is a directory; pass the path of the PNG to write, "
-                         f"e.g. {output / 'phase.png'}")
+    output = output or Path("results/phase.png")
+    _refuse_dir(output, "phase.png")
     points = measured_points(sweep_dir, activation) if sweep_dir is not None else None
     path = write_phase(output, phase_map(activation), points)
     _say(f"phase diagram: {path}")
+
+
+def _refuse_dir(output: Path, name: str) -> None:
+    if output.is_dir():
+        raise UsageError(f"--output {output}: is a directory; pass the path of the PNG to write, "
+                         f"e.g. {output / name}")
+
+
+IMAGE_SUFFIXES = ("png", "svg")
+
+
+def _image_path(output: Optional[Path], image_format: Optional[str], default: Path) -> tuple[Path, str]:
+    """Where an image goes and in which format: ``--format``, else FILE's suffix, else png; a suffix that
+    contradicts ``--format`` is refused rather than writing SVG into a .png."""
+    if image_format is not None and image_format not in IMAGE_SUFFIXES:
+        raise UsageError(f"--format {image_format!r}: choose png or svg")
+    suffix = output.suffix.lstrip(".").lower() if output is not None else ""
+    if image_format is not None and suffix in IMAGE_SUFFIXES and suffix != image_format:
+        raise UsageError(f"-o {output} with --format {image_format}: give the file the suffix .{image_format}, "
+                         f"or leave out --format")
+    fmt = image_format or (suffix if suffix in IMAGE_SUFFIXES else "png")
+    path = output if output is not None else default.with_suffix(f".{fmt}")
+    if path.is_dir():
+        raise UsageError(f"-o {path}: is a directory; pass the path of the image to write, "
+                         f"e.g. {path / default.with_suffix(f'.{fmt}').name}")
+    return path, fmt
+
+
+@app.command()
+def activations(
+    names: Annotated[Optional[list[str]], typer.Argument(
+        metavar="NAMES", show_default=False,
+        help="Activations to show, e.g. [bold]sigmoid tanh relu[/]; default: every activation in the registry "
+             "([bold]gradlab list activations[/]), in its order.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", metavar="FILE", help="The gallery image to write (default: "
+                                               "results/activation_gallery.png, or .svg with --format svg).")] = None,
+    image_format: Annotated[Optional[str], typer.Option(
+        "--format", metavar="png|svg", help="Image format (default: FILE's suffix, else png); byte-identical "
+                                            "for identical input.")] = None,
+    softmax: Annotated[bool, typer.Option(
+        "--softmax", help="Also show softmax on 1000 logits: the naive e^z/Σe^z overflows to NaN, the engine's "
+                          "(max subtracted) gives the exact probabilities.")] = False,
+    html: _html_option("FILE's folder/report.html") = None,
+    as_json: JsonOption = False,
+):
+    """Each activation φ beside its derivative φ′ (a gallery image), and the numbers that decide a deep net's
+    fate: max φ′, E[φ′(h)²], χ₁ with Xavier and He init, the σ_w² for χ₁ = 1, the depth at which ‖∂L/∂h‖ falls
+    by 1e-6.
+
+    rrelu and noisy_relu are taken in eval mode (mean slope, no noise); the gallery draws their training noise.
+    """
+    from .activation_facts import FALL, check_names, curves, facts, softmax_demo
+    from .reporters import html as pages
+    from .reporters.activation_plots import NAME, gallery_bytes, write_gallery
+    from .reporters.activation_table import render_activations, render_softmax
+    from .reporters.documents import activations_doc
+    from .results import check_writable
+
+    chosen = check_names(names or [])
+    path, fmt = _image_path(output, image_format, Path("results") / NAME)
+    page = pages.target(html, path.parent) if html is not None else None
+    for folder in (path.parent, *([page.parent] if page is not None else [])):
+        check_writable(folder)  # before the work, not after it
+    drawn, out = [curves(n) for n in chosen], _Out(as_json)
+    rows = [facts(n, c) for n, c in zip(chosen, drawn)]
+    demo = softmax_demo() if softmax else None
+    tables = [render_activations(rows, FALL), *([render_softmax(demo)] if demo is not None else [])]
+    for table in tables:
+        out.show(table)
+    out.say(f"gallery: {write_gallery(path, drawn, fmt)}")
+    if page is not None:
+        out.say(f"report: {pages.write_page(page, pages.activations_page(tables, gallery_bytes(drawn)))}")
+    out.emit(activations_doc(rows, path, FALL, demo))
 
 
 @app.command()
@@ -468,9 +558,10 @@ def compare(
     if markdown is not None:
         make_dir(markdown.parent)
         atomic_write(markdown, to_markdown(found.pairs, found.tolerance, found.unmatched))
-    out.say(f"figures: {', '.join(map(str, figures))}")
+    out.say(f"figures: {', '.join(str(f) for paths in figures for f in paths)}")
     if page is not None:
-        written = pages.write_page(page, pages.compare_page(found, [read_bytes(f) for f in figures]))
+        pngs = [[read_bytes(f) for f in paths] for paths in figures]
+        written = pages.write_page(page, pages.compare_page(found, pngs))
         out.say(f"report: {written}", written)
     _say_drift(found.failures)
     out.emit(compare_doc(found))

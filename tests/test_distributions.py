@@ -168,3 +168,30 @@ def test_report_steps_end_to_end(tmp_path, run_with_distributions):
         refused = runner.invoke(app, ["report", str(run_dir), "--steps", bad])
         assert refused.exit_code == 2 and said in refused.output, refused.output
         assert "Traceback" not in refused.output
+
+
+def test_compare_overlays_the_signal_distributions_where_both_runs_have_them(tmp_path, run_with_distributions):
+    from typer.testing import CliRunner
+
+    from gradlab.cli import app
+    from gradlab.compare import load_side
+    from gradlab.reporters.compare_plots import fig_signal_spread
+    from gradlab.reporters.distribution_plots import layer_quantiles
+
+    run = run_with_distributions
+    a = save_run(run, tmp_path / "a")
+    plain = run_experiment(build_config({**TINY, "model": {"depth": 8, "width": 8, "activation": "sigmoid"},
+                                         "record": {"every": 2, "distributions": False}}))
+    b = save_run(plain, tmp_path / "b")
+    runner = CliRunner()
+    both = runner.invoke(app, ["compare", str(a), str(a), "-o", str(tmp_path / "c1"), "--html"])
+    assert both.exit_code == 0, both.output
+    assert [p.name for p in (tmp_path / "c1").glob("*_signal.png")] == ["compare_signal.png"]
+    assert (tmp_path / "c1" / "report.html").read_text().count("<img") == 4  # two sides, two overlays
+    one = runner.invoke(app, ["compare", str(a), str(b), "-o", str(tmp_path / "c2")])
+    assert one.exit_code == 0 and not list((tmp_path / "c2").glob("*_signal.png")), one.output
+    # the figure's median line is the recorded median, layer by layer
+    fig = fig_signal_spread([load_side(a)])
+    line = fig.axes[0].get_lines()[0]
+    median = layer_quantiles(run, "signal", 0, 0.5)
+    np.testing.assert_allclose(line.get_ydata(), median[line.get_xdata().astype(int) - 1])

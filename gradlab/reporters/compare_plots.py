@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ..grid import label_of
-from .figure import figure, write_figures
+from .figure import figure, layer_axis, write_figures
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -44,6 +44,7 @@ def fig_runs(sides: list["Side"]) -> "Figure":
             x, y = _finite(np.arange(1, len(profile) + 1), profile)
             ax.plot(x, y, color=color, ls=STYLES[i % len(STYLES)], marker="o", ms=3, lw=1.6, label=_label(side, i))
         ax.set_yscale("log")
+        layer_axis(ax, sides[0].data.n_layers)  # whole layers: a 3-layer net has no layer 1.25
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("layer l   (1 = first hidden layer … last = output layer)")
         ax.grid(True, which="major", alpha=0.3)
@@ -83,7 +84,54 @@ def fig_sweeps(sides: list["Side"]) -> "Figure":
     return fig
 
 
-def write_compare(sides: list["Side"], out_dir: str | Path, name: str) -> Path:
-    """The overlay of ``sides`` (all runs or all sweeps) as ``out_dir/<name>.png``."""
-    make = fig_runs if sides[0].kind == "run" else fig_sweeps
-    return write_figures({f"{name}.png": make}, sides, out_dir)[0]
+BAND = (0.1, 0.9)
+
+
+def fig_signal_spread(sides: list["Side"]) -> "Figure":
+    """Per layer, the median entry of |∂L/∂z| with its 10–90% band, at step 0 and at each run's last recorded
+    step, a colour per run: what the norms of ``fig_runs`` hide, whether the whole distribution moved or only
+    its tail. The y range is the data's own."""
+    from .distribution_plots import layer_quantiles
+
+    fig = figure(12, 5)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (title, first) in zip(axes, (("at step 0 (init)", True), ("at the last recorded step", False))):
+        for i, (side, color) in enumerate(zip(sides, _colors(len(sides)))):
+            run = side.data
+            steps = np.unique(run.distributions["step"])
+            step = int(steps[0] if first else steps[-1])
+            layers = np.arange(1, run.n_layers + 1)
+            lo, mid, hi = (layer_quantiles(run, "signal", step, q) for q in (BAND[0], 0.5, BAND[1]))
+            ok = np.isfinite(lo) & np.isfinite(hi) & (lo > 0) & (hi > 0)
+            ax.fill_between(layers[ok], lo[ok], hi[ok], color=color, alpha=0.18, lw=0)
+            x, y = _finite(layers, mid)
+            ax.plot(x, y, color=color, ls=STYLES[i % len(STYLES)], marker="o", ms=3, lw=1.6,
+                    label=f"{_label(side, i)}, step {step}")
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("layer l   (1 = first hidden layer … last = output layer)")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("|∂L/∂z| of one entry: median, 10–90% shaded")
+    axes[1].legend(loc="best", fontsize=8)
+    fig.suptitle(f"Back-propagated signal distributions compared: {', '.join(s.name for s in sides)}", fontsize=11)
+    return fig
+
+
+def _all_have_distributions(sides: list["Side"]) -> bool:
+    from .distribution_plots import has_distributions
+
+    return all(s.kind == "run" and has_distributions(s.data) for s in sides)
+
+
+def overlays(sides: list["Side"]) -> dict[str, Callable]:
+    """The overlay figures of ``sides`` by file-name suffix: the norms always, the signal distributions where
+    every side is a run that recorded them."""
+    if sides[0].kind != "run":
+        return {"": fig_sweeps}
+    return {"": fig_runs, **({"_signal": fig_signal_spread} if _all_have_distributions(sides) else {})}
+
+
+def write_compare(sides: list["Side"], out_dir: str | Path, name: str) -> list[Path]:
+    """The overlays of ``sides`` (all runs or all sweeps) as ``out_dir/<name><suffix>.png``; the first is the
+    norms'."""
+    return write_figures({f"{name}{suffix}.png": make for suffix, make in overlays(sides).items()}, sides, out_dir)

@@ -88,7 +88,8 @@ def fig_activation_bands(result: "RunResult") -> "Figure":
     for ax in axes[(rows - 1) * cols:]:
         ax.set_xlabel("training step")
     for ax in axes[::cols]:
-        ax.set_ylabel(f"activation ({result.config.model.activation.name})")
+        ax.set_ylabel(f"activation ({result.config.model.activation.name})" if result.config is not None
+                      else "activation")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
     _title(fig, result, "Activation percentiles over training")
@@ -130,6 +131,16 @@ def _ridge_panel(ax, result: "RunResult", step_value: int, layers: list[int], lo
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_xlabel("|∂L/∂z| of one entry (log scale)")
     return off_axis
+
+
+def layer_quantiles(result: "RunResult", quantity: str, step: int, level: float) -> np.ndarray:
+    """The recorded ``level`` quantile of ``quantity`` (of |x| for the gradients) at ``step``, per layer 1..n;
+    NaN for a layer without it (the activations of the output layer, say)."""
+    st, ly, at, value = _select(result, quantity, "quantile")
+    out = np.full(result.n_layers, np.nan)
+    m = (st == step) & np.isclose(at, level)
+    out[ly[m] - 1] = value[m]
+    return out
 
 
 MAX_RIDGE_PANELS = 4

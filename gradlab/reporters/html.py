@@ -128,6 +128,9 @@ CAPTIONS = {
     "signal_ridges.png": "Each ridge the spread of one layer's back-propagated signal: ridges sliding left down the "
                          "layers is vanishing, right exploding, stacked in place healthy; compare step 0 with the "
                          "last step for what training did to it.",
+    "activation_gallery.png": "Each activation φ (black) beside φ′ (orange), the slope back-propagation multiplies "
+                              "by at every layer: a peak below 1 (sigmoid's 1/4) shrinks the gradient layer after "
+                              "layer, and in the grey regions a unit passes back almost nothing.",
     "ratio_vs_x.png": "Below the band: vanishing; above: exploding. Each line is one group of the sweep.",
     "heatmaps.png": "Per-layer gradient norm at step 0 for every point of the sweep, a panel per group.",
     "verdicts.png": "The verdict of every run at a glance; a cross marks a run that diverged.",
@@ -196,7 +199,7 @@ def _run_banner(result: "RunResult") -> str:
     s = result.summary
     verdict = "diverged" if s.get("status") == "diverged" else s.get("verdict", "")
     return banner(verdict, badge(s.get("verdict", "?")) + (badge("diverged") if verdict == "diverged" else "")
-                  + terminal(verdict_text(s, result.config.record.floor)))
+                  + terminal(verdict_text(s, result.record.floor, result.config is not None)))
 
 
 def run_page(result: "RunResult", steps=None) -> str:
@@ -207,16 +210,20 @@ def run_page(result: "RunResult", steps=None) -> str:
     from .table import layer_table
 
     s, cfg = result.summary, result.config
+    config = (code(config_yaml(cfg)) if cfg is not None else  # a run directory another program wrote
+              f"<p>None: {esc(s.get('writer') or 'another program')} wrote this run directory without a gradlab "
+              f"config (config.yaml), so the mean-field theory is not applicable.</p>")
     body = [_run_banner(result),
             "<section><h2>Per-layer gradients</h2>", terminal(layer_table(result)), "</section>",
             "<section><h2>Figures</h2>", figures(run_figures(result, steps), result), "</section>",
             "<section><h2>Run</h2>",
-            facts([("run", s.get("run_id")), ("directory", result.run_dir), ("status", s.get("status")),
+            facts([("run", s.get("run_id")), ("directory", result.run_dir), ("written by", s.get("writer")),
+                   ("status", s.get("status")),
                    ("steps", f"{s.get('steps_run')}/{s.get('steps')}"), ("parameters", s.get("n_params")),
                    ("wall time", f"{s['wall_time_s']:.3g} s" if s.get("wall_time_s") is not None else None),
                    ("versions", _versions(s)), *_provenance(s.get("provenance") or {})]),
-            "<h3>Config, as resolved</h3>", code(config_yaml(cfg)), "</section>"]
-    return page(f"gradlab run: {cfg.name}", describe(cfg), "\n".join(body))
+            "<h3>Config, as resolved</h3>", config, "</section>"]
+    return page(f"gradlab run: {result.name}", describe(result), "\n".join(body))
 
 
 # ---------------------------------------------------------------- a sweep
@@ -347,10 +354,16 @@ def _contents(pairs: list["Pair"], failed: list[bool], order: list[int], tol: fl
     return f'<nav><ul class="contents">{"".join(items)}</ul></nav>'
 
 
-def compare_page(found: "Comparison", overlays: list[bytes]) -> str:
+OVERLAY_CAPTIONS = ("overlay: baseline and current on shared axes",
+                    "the back-propagated signal's distribution per layer, baseline and current: a shift of the "
+                    "median is the whole distribution moving, a wider band only its tail")
+
+
+def compare_page(found: "Comparison", overlays: list[list[bytes]]) -> str:
     """A comparison: the totals and the exit status at the top, then per pair the two sides' figures side by
-    side, their overlay, and every difference with the drifts in red. ``overlays``: the overlay PNGs, in
-    ``found.overlays`` order."""
+    side, their overlays, and every difference with the drifts in red. ``overlays``: per item of
+    ``found.overlays``, its overlay PNGs (``compare_plots.overlays``: the norms, then the distributions where
+    both runs have them)."""
     tol = found.tolerance
     failed = [bool(p.failures(tol)) if tol is not None else False for p in found.pairs]
     n, drifted = len(found.pairs), sum(failed)
@@ -378,14 +391,26 @@ def compare_page(found: "Comparison", overlays: list[bytes]) -> str:
                  '<div class="pair">', _side_figure(ref, roles[0], tol is not None), _side_figure(cur, roles[1], False),
                  "</div>"]
         if tol is not None and i < len(overlays):
-            body.append(image(overlays[i], "overlay: baseline and current on shared axes"))
+            body += [image(png, caption) for png, caption in zip(overlays[i], OVERLAY_CAPTIONS)]
         body += ['<div class="scroll">', terminal(differences_table(found.pairs[i], tol)), "</div></section>"]
     if tol is None and overlays:
-        body.insert(1, "<section><h2>Overlay</h2>" + image(overlays[0], f"every input against {first}")
-                    + "</section>")
+        captions = (f"every input against {first}", *OVERLAY_CAPTIONS[1:])
+        body.insert(1, "<section><h2>Overlay</h2>"
+                    + "".join(image(png, caption) for png, caption in zip(overlays[0], captions)) + "</section>")
     title = "gradlab compare" + (" against a baseline" if tol is not None else "")
     return page(title, f"{n} comparisons" + (f", tolerance {tol:g} decades" if tol is not None else ""),
                 "\n".join(body))
+
+
+# ---------------------------------------------------------------- the activation gallery
+
+
+def activations_page(tables: list, png: bytes) -> str:
+    """``gradlab activations --html``: the numbers as the terminal shows them, then the gallery with its hint."""
+    body = ["<section><h2>Numbers</h2>", *(terminal(t) for t in tables), "</section>",
+            "<section><h2>Gallery</h2>", image(png, CAPTIONS["activation_gallery.png"]), "</section>"]
+    return page("gradlab activations", "each activation beside its derivative, and the numbers that decide "
+                                       "whether gradients vanish", "\n".join(body))
 
 
 # ---------------------------------------------------------------- in a notebook
@@ -412,7 +437,7 @@ def run_snippet(result: "RunResult") -> str:
 
     where = f" · {result.run_dir}" if result.run_dir is not None else ""
     name = SIDE_FIGURES["run"]
-    return _view("\n".join([f'<p class="sub">{esc(describe(result.config))}{esc(where)}</p>', _run_banner(result),
+    return _view("\n".join([f'<p class="sub">{esc(describe(result))}{esc(where)}</p>', _run_banner(result),
                             f'<div class="scroll">{terminal(layer_table(result))}</div>',
                             figures({name: FIGURES[name]}, result)]))
 
