@@ -22,6 +22,7 @@ time), and the mean slope E[φ′] over the draws, the expected slope a training
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -127,8 +128,9 @@ def critical_or_none(act) -> float:
     """The σ_w² at which χ₁ = 1 with σ_b² = 0, checked by iterating to q* there; NaN where none reaches it.
 
     ``theory.critical_sigma_w2`` returns a limit where its equation has no root. That limit is on the line for
-    ReLU (χ = σ_w²/2 whatever q), but not for GELU: below σ_w² = 4, q* = 0 and χ₁ = σ_w²/4 < 1, while from 4 on
-    q grows without bound, where GELU is ReLU and χ₁ = σ_w²/2 ≥ 2; χ₁ jumps over 1."""
+    ReLU (χ = σ_w²/2 whatever q), but not for GELU, where it is 4 = 1/φ′(0)² and χ₁ there is 2: from q₀ = 1, up to
+    σ_w² ≈ 2.35 q falls to q* = 0 and χ₁ = σ_w²/4 ≤ 0.59; beyond, q grows without bound, where GELU is ReLU, and
+    χ₁ = σ_w²/2 ≥ 1.18. χ₁ jumps over 1."""
     sw2 = critical_sigma_w2(act)
     if not math.isfinite(sw2) or abs(chi1(act, sw2) - 1.0) > CRITICAL_TOL:
         return math.nan
@@ -155,16 +157,23 @@ class Facts:
         return None if math.isnan(self.critical_sigma_w2) else self.critical_sigma_w2
 
 
+@functools.lru_cache(maxsize=64)
+def _mean_field(name: str) -> tuple[float, tuple[float, ...], float]:
+    """E[φ′(h)²], χ₁ per init in INITS, and the critical σ_w² of ``name``: up to a second each where q creeps to
+    q* like a power of the depth (tanh, ELU), so computed once per process."""
+    act = activation(name)
+    return (float(gaussian_expectation(lambda h: act.grad(h) ** 2)),
+            tuple(chi1(act, init_sigma_w2(init)) for init in INITS), critical_or_none(act))
+
+
 def facts(name: str, drawn: Optional[Curves] = None) -> Facts:
     """The table's row for ``name``; ``drawn``: its curves, if already computed (max φ′ is read off them, so the
     table's value is the one the figure marks)."""
     drawn = drawn or curves(name)
-    act = activation(name)
-    sw2 = {init: init_sigma_w2(init) for init in INITS}
-    chis = {init: chi1(act, s) for init, s in sw2.items()}
-    return Facts(name, dict(act.params), name in STOCHASTIC, drawn.peak, drawn.peak_x,
-                 float(gaussian_expectation(lambda h: act.grad(h) ** 2)), sw2, chis, critical_or_none(act),
-                 fall_depth(chis[INITS[0]], FALL))
+    mean_sq, chis, critical = _mean_field(name)
+    chis = dict(zip(INITS, chis))
+    return Facts(name, dict(drawn.params), name in STOCHASTIC, drawn.peak, drawn.peak_x, mean_sq,
+                 {init: init_sigma_w2(init) for init in INITS}, chis, critical, fall_depth(chis[INITS[0]], FALL))
 
 
 # -- softmax, shown ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ COLUMNS = 4
 PANEL = (3.3, 2.5)  # inches per panel
 MIN_WIDTH = 7.0  # inches: room for the title and the legend beside a single panel
 LEGEND_FONT = 8.5
+NAME = "activation_gallery"  # the file's stem, as the HTML report's captions know it
 Y_CLIP = (-2.2, 3.2)  # a rectifier's φ reaches 6: the panel shows where φ′ lives, and lets φ leave the top
 TITLE = ("Each activation φ and its derivative φ′, from the engine's own forward and grad: back-propagation "
          "multiplies ‖∂L/∂h‖ by w·φ′ at every layer")
@@ -118,10 +119,15 @@ def fig_gallery(drawn: list["Curves"]) -> "Figure":
     return fig
 
 
+def gallery_bytes(drawn: list["Curves"], fmt: str = "png") -> bytes:
+    """The gallery as ``fmt`` (png or svg) bytes, identical for identical curves."""
+    return IMAGE_FORMATS[fmt](fig_gallery(drawn))
+
+
 def write_gallery(path: Path, drawn: list["Curves"], fmt: str = "png") -> Path:
     """Draw the gallery into ``path`` (its folder created) as ``fmt``, atomically; returns ``path``."""
     from ..results import atomic_write, make_dir
 
     make_dir(path.parent)
-    atomic_write(path, IMAGE_FORMATS[fmt](fig_gallery(drawn)))
+    atomic_write(path, gallery_bytes(drawn, fmt))
     return path

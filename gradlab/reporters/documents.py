@@ -1,7 +1,7 @@
 """What ``--json`` prints: one JSON document per command, built from the same objects the tables are drawn from.
 
-Every document has a ``kind`` (run, sweep, compare, theory, registries). Numbers are plain JSON numbers; NaN and
-infinities are null, as in summary.json. The README's "Output for scripts" section documents the keys.
+Every document has a ``kind`` (run, sweep, compare, theory, activations, registries). Numbers are plain JSON
+numbers; NaN and infinities are null, as in summary.json. The README's "Output for scripts" section documents the keys.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..activation_facts import Facts, SoftmaxDemo
     from ..compare import Comparison, Pair
     from ..experiment import RunResult
     from ..spectrum import Predicted
@@ -93,6 +94,22 @@ def theory_doc(config, pred: "Prediction", spectrum: "Predicted | None" = None) 
             "crossing_depth": threshold_depth(pred, config.record.floor) if pred.applies else None,
             "floor": config.record.floor,
             **({"spectrum": asdict(spectrum)} if spectrum is not None else {})}
+
+
+def activations_doc(rows: list["Facts"], figure, fall: float, softmax: "SoftmaxDemo | None" = None) -> dict:
+    """One entry per activation: max φ′ (on [−6, 6]) and the first x reaching it, E[φ′(h)²], σ_w² and χ₁ per init,
+    the critical σ_w² (null: none reaches χ₁ = 1) and the depth for ‖∂L/∂h‖ to fall by ``fall`` under Xavier
+    (null: never); ``figure``: the gallery's path; ``softmax``: the naive and the engine's softmax."""
+    doc = {"kind": "activations", "figure": figure, "fall": fall, "activations": [
+        {"name": f.name, "params": f.params, "stochastic": f.stochastic, "mode": "eval", "max_grad": f.max_grad,
+         "max_grad_x": f.max_grad_x, "mean_sq_grad": f.mean_sq_grad, "sigma_w2": f.sigma_w2, "chi1": f.chi1,
+         "critical_sigma_w2": f.critical, "fall_depth": f.fall_depth} for f in rows]}
+    if softmax is not None:
+        doc["softmax"] = {"logits": softmax.logits.size, "naive_nan": softmax.naive_nan,
+                          "naive_zeros": softmax.naive_zeros, "engine_sum": float(softmax.engine.sum()),
+                          "engine_top": float(softmax.engine[-1]), "max_rel_error": softmax.max_rel_error,
+                          "loss": softmax.loss}
+    return doc
 
 
 def registries_doc(rows: dict[str, tuple[str, list[tuple[str, str, str]]]]) -> dict:
