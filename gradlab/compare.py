@@ -69,7 +69,7 @@ def _run_side(path: Path) -> Side:
     s = result.summary
     verdicts = {"verdict at step 0": s.get("verdict"), "verdict at the end": s.get("verdict_final"),
                 "status": s.get("status")}
-    return Side("run", result.config.name, path, (f"{result.n_layers} layers",), values, verdicts, result)
+    return Side("run", result.name, path, (f"{result.n_layers} layers",), values, verdicts, result)
 
 
 def _sweep_side(path: Path) -> Side:

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import __version__, guard, provenance, spectrum, theory
-from .config import DataConfig, ExperimentConfig, binary_ok
+from .config import DataConfig, ExperimentConfig, RecordConfig, binary_ok
 from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
 from .engine.model import MLP, build_model
@@ -26,9 +26,11 @@ from .recorder import (INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS, Recorder, distr
 @dataclass
 class RunResult:
     """Everything a run produced. ``steps`` and ``layers`` are tidy columns (name -> 1-D array): one row per
-    step, and one row per (recorded step, layer). ``summary`` holds the verdict and final metrics."""
+    step, and one row per (recorded step, layer). ``summary`` holds the verdict and final metrics.
+    ``config`` is None for a run directory that another program wrote (docs/results-format.md): there is no
+    model to predict from, so no theory."""
 
-    config: ExperimentConfig
+    config: Optional[ExperimentConfig]
     steps: dict[str, np.ndarray]
     layers: dict[str, np.ndarray]
     summary: dict
@@ -37,6 +39,24 @@ class RunResult:
     distributions: Optional[dict[str, np.ndarray]] = field(default=None, repr=False)
     # spectrum.csv: the singular values at init (gradlab.spectrum.Spectrum.columns); None for a run without one
     spectrum: Optional[dict[str, np.ndarray]] = field(default=None, repr=False)
+    # the optional columns of steps.csv and layers.csv that the run directory left out, read as NaN: another
+    # program may measure less than gradlab's engine does (docs/results-format.md)
+    not_recorded: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def name(self) -> str:
+        """The config's name; for a run without one, summary.json's ``name``, else the directory's."""
+        if self.config is not None:
+            return self.config.name
+        return str(self.summary.get("name") or (self.run_dir.name if self.run_dir is not None else "run"))
+
+    @property
+    def record(self) -> RecordConfig:
+        """The verdict's thresholds and floor: the config's ``record``; for a run without a config, summary.json's
+        ``thresholds`` over the defaults (a ValidationError where they are out of range)."""
+        if self.config is not None:
+            return self.config.record
+        return RecordConfig(**(self.summary.get("thresholds") or {}))
 
     @property
     def recorded_steps(self) -> np.ndarray:
@@ -58,12 +78,15 @@ class RunResult:
 
     def __repr__(self) -> str:
         """One line, not the arrays: what was trained, how it ended, and where it is saved."""
-        m, s = self.config.model, self.summary
-        width = m.widths[0] if len(set(m.widths)) == 1 else f"{min(m.widths)}-{max(m.widths)}"
+        s = self.summary
         status = s.get("status", "?") + (f" at step {s.get('diverged_step')}" if s.get("status") == "diverged" else "")
-        label = self._label
-        return (f"<RunResult {self.config.name}: depth {m.depth}, width {width}, {label(m.activation)}, "
-                f"{label(m.init)}; {status}, {s.get('verdict', '?')}; steps {s.get('steps_run', '?')}/"
+        if self.config is None:
+            what = f"{self.n_layers} layers"
+        else:
+            m, label = self.config.model, self._label
+            width = m.widths[0] if len(set(m.widths)) == 1 else f"{min(m.widths)}-{max(m.widths)}"
+            what = f"depth {m.depth}, width {width}, {label(m.activation)}, {label(m.init)}"
+        return (f"<RunResult {self.name}: {what}; {status}, {s.get('verdict', '?')}; steps {s.get('steps_run', '?')}/"
                 f"{s.get('steps', '?')}; run_dir {self.run_dir if self.run_dir is not None else 'not saved'}>")
 
     @staticmethod

@@ -25,14 +25,15 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import yaml
+from pydantic import ValidationError
 
 from .config import ExperimentConfig, build_config
 from .errors import ConfigError, FaultError, GradlabError, ResultsError, io_fault
 from .experiment import RunResult
 from .recorder import DIST_COLUMNS, DIST_QUANTITIES, DIST_TEXT_COLUMNS, INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS
+from .results_format import (FORMAT_VERSION, LAYER_REQUIRED, RUN_REQUIRED, SPEC, STEP_REQUIRED, SUMMARY_SCHEMA,
+                             summary_problems)
 from .spectrum import COLUMNS as SPECTRUM_COLUMNS
-
-FILES = ("config.yaml", "steps.csv", "layers.csv", "summary.json")
 
 
 # A missing number is written ``NaN``, the one spelling that pandas and polars both read as a float (polars
@@ -164,7 +165,8 @@ def config_yaml(config: ExperimentConfig) -> str:
 
 def _write_files(result: RunResult, folder: Path, run_id: str) -> None:
     """The run's files, in a staging folder no reader looks at: the rename of the folder is the atomic step."""
-    summary = dict(result.summary, run_id=run_id)
+    # the format first, so that a reader learns how to read the rest before it reads it
+    summary = {"format_version": FORMAT_VERSION, **result.summary, "run_id": run_id}
     _write_synced(folder / "config.yaml", config_yaml(result.config))
     _write_synced(folder / "steps.csv", csv_text(result.steps))
     _write_synced(folder / "layers.csv", csv_text(result.layers))
@@ -310,15 +312,22 @@ def read_float(text: str) -> float:
     return float(text) if text else math.nan
 
 
-def _number(column: str) -> Callable[[str], Any]:
-    return int if column in INT_COLUMNS else read_float
+def _number(known: Sequence[str]) -> Callable[[str], Callable[[str], Any]]:
+    """A cell converter for a run CSV: ints, floats, and columns not in ``known`` kept as text (and then dropped)."""
+    return lambda column: int if column in INT_COLUMNS else read_float if column in known else str
 
 
-def _read_run_csv(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
-    cols = read_csv(path, required, _number)
+def _read_run_csv(path: Path, known: Sequence[str], required: Sequence[str]
+                  ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The ``known`` columns of steps.csv or layers.csv, and those left out. The ``required`` ones must be there;
+    another known column left out reads as NaN (not recorded), and a column gradlab does not know is ignored
+    (docs/results-format.md)."""
+    cols = read_csv(path, required, _number(known))
     if not cols[required[0]]:
         raise corrupt(path, "no rows")
-    return {name: np.asarray(v, dtype=int if name in INT_COLUMNS else float) for name, v in cols.items()}
+    rows = len(cols[required[0]])
+    return ({name: np.asarray(cols[name], dtype=int if name in INT_COLUMNS else float) if name in cols
+             else np.full(rows, math.nan) for name in known}, [name for name in known if name not in cols])
 
 
 def _int_or_nan(text: str):
@@ -349,10 +358,17 @@ def _read_config(path: Path) -> ExperimentConfig:
 
 
 def _check_summary(path: Path, summary: Any) -> dict:
-    """The keys readers rely on are there, with the types they expect."""
-    if not (isinstance(summary, dict) and all(isinstance(summary.get(k), str) for k in ("status", "verdict", "message"))
-            and isinstance(summary.get("theory") or {}, dict)):
+    """The keys readers rely on are there, with the types they expect (results_format.summary_problems), in a
+    format version this gradlab reads. A summary.json written before the version was recorded is version 1."""
+    if not (isinstance(summary, dict) and all(isinstance(summary.get(k), str) for k in ("status", "verdict", "message"))):
         raise corrupt(path, "not a run summary: it needs status, verdict and message")
+    version = summary.get("format_version", 1)
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise ResultsError(f"{path}: written in results format {version}, and this gradlab reads format "
+                           f"{FORMAT_VERSION} and earlier; upgrade gradlab (pip install -U gradlab)")
+    found = summary_problems(summary, [k for k in SUMMARY_SCHEMA["required"] if k != "format_version"])
+    if found:
+        raise corrupt(path, f"{'; '.join(found)} (see {SPEC})")
     return summary
 
 
@@ -388,8 +404,22 @@ def _read_distributions(path: Path) -> dict[str, np.ndarray] | None:
             for c in DIST_COLUMNS}
 
 
+def _check_foreign(path: Path, result: RunResult) -> None:
+    """What summary.json says about the layers and the thresholds, which a run without config.yaml is read by,
+    fits: a name per layer, thresholds in their ranges."""
+    names = result.summary.get("layer_names")
+    if names is not None and (len(names) != result.n_layers or not all(isinstance(n, str) for n in names)):
+        raise corrupt(path, f"layer_names: {len(names)} entries for {result.n_layers} layers, each a name")
+    try:
+        result.record  # noqa: B018 - built here, so that bad thresholds are this file's fault and not a reporter's
+    except ValidationError as exc:
+        raise corrupt(path, "; ".join(f"thresholds.{'.'.join(map(str, e['loc']))}: {e['input']!r}: {e['msg']}"
+                                      for e in exc.errors())) from None
+
+
 def load_run(run_dir: str | Path) -> RunResult:
-    """Rebuild a ``RunResult`` from a run directory written by ``save_run``.
+    """Rebuild a ``RunResult`` from a run directory: one written by ``save_run``, or by any program that follows
+    docs/results-format.md, which may leave out config.yaml (the result's ``config`` is None: no theory).
 
     A path that is not a run directory is a ResultsError; a run directory whose files are corrupt or
     truncated is a FaultError naming the file.
@@ -397,15 +427,19 @@ def load_run(run_dir: str | Path) -> RunResult:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ResultsError(f"{run_dir}: no such run directory; pass a path like results/<name>/<run-id>")
-    missing = [f for f in FILES if not (run_dir / f).is_file()]
+    missing = [f for f in RUN_REQUIRED if not (run_dir / f).is_file()]
     if missing:
-        raise ResultsError(f"{run_dir}: not a complete gradlab run (missing {', '.join(missing)})")
-    config = _read_config(run_dir / "config.yaml")
+        raise ResultsError(f"{run_dir}: not a complete run directory (missing {', '.join(missing)}; see {SPEC})")
+    config_file = run_dir / "config.yaml"  # gradlab's own runs; another program's have none
+    config = _read_config(config_file) if config_file.is_file() else None
     summary = _check_summary(run_dir / "summary.json", read_json(run_dir / "summary.json"))
-    steps = _read_run_csv(run_dir / "steps.csv", STEP_COLUMNS)
-    layers = _read_run_csv(run_dir / "layers.csv", LAYER_COLUMNS)
+    steps, steps_left_out = _read_run_csv(run_dir / "steps.csv", STEP_COLUMNS, STEP_REQUIRED)
+    layers, layers_left_out = _read_run_csv(run_dir / "layers.csv", LAYER_COLUMNS, LAYER_REQUIRED)
     _check_grid(run_dir, steps, layers, summary)
     distributions = _read_distributions(run_dir / "distributions.csv")
     spectrum_csv = run_dir / "spectrum.csv"  # runs written before it was recorded have none
     spectrum = _read_spectrum(spectrum_csv) if spectrum_csv.is_file() else None
-    return RunResult(config, steps, layers, summary, run_dir, spectrum=spectrum, distributions=distributions)
+    result = RunResult(config, steps, layers, summary, run_dir, spectrum=spectrum, distributions=distributions,
+                       not_recorded=(*steps_left_out, *layers_left_out))
+    _check_foreign(run_dir / "summary.json", result)
+    return result

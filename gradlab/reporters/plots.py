@@ -51,8 +51,13 @@ def _spec(spec) -> str:
     return spec_text(spec.name, spec.params)
 
 
-def describe(config) -> str:
-    """One line naming what was trained: name, depth, width, activation, init, BatchNorm, residual."""
+def describe(result: "RunResult") -> str:
+    """One line naming what was trained: name, depth, width, activation, init, BatchNorm, residual; for a run
+    without a gradlab config (another program wrote it), its name, layer count and summary.json's description."""
+    config = result.config
+    if config is None:
+        text = result.summary.get("description")
+        return f"{result.name}: {result.n_layers} layers" + (f", {text}" if isinstance(text, str) and text else "")
     m = config.model
     widths = m.widths
     width = f"width {widths[0]}" if len(set(widths)) == 1 else f"widths {min(widths)}–{max(widths)}"
@@ -67,7 +72,7 @@ def _title(fig: "Figure", result: "RunResult", what: str) -> None:
     width_chars = int(fig.get_figwidth() * 12)
     # "10^-19.4" in the verdict message reads better as a real superscript
     message = re.sub(r"10\^([+-]?[0-9.]+)", r"$10^{\1}$", result.summary.get("message") or "")
-    lines = [textwrap.fill(f"{what} — {describe(result.config)}", width_chars)]
+    lines = [textwrap.fill(f"{what} — {describe(result)}", width_chars)]
     if message:
         lines.append(textwrap.fill(message, width_chars))
     title = "\n".join(lines)
@@ -120,7 +125,7 @@ def _profile_panel(ax: "Axes", result: "RunResult", column: str, symbol: str, yl
     markers = n <= 60
     extra, has_zero = [], False
     drawn = False
-    rec = result.config.record
+    rec = result.record
     # Draw the latest steps first, so the init and the end of training sit on top of the cloud.
     order = [i for i in range(len(steps)) if i not in (0, len(steps) - 1)] + \
             ([len(steps) - 1] if len(steps) > 1 else []) + [0]
@@ -193,8 +198,13 @@ def _num(x: float, digits: str = ".3f") -> str:
 
 
 def _theory(result: "RunResult") -> dict:
-    """The run's mean-field summary; empty for a run written before it existed."""
+    """The run's mean-field summary; empty for a run written before it existed, and not applicable to a run
+    without a gradlab config."""
+    from .table import NO_THEORY
+
     theory = result.summary.get("theory")
+    if not theory and result.config is None:
+        return {"applies": False, "reason": NO_THEORY}
     return theory if isinstance(theory, dict) else {}
 
 
@@ -382,14 +392,16 @@ def fig_training(result: "RunResult") -> "Figure":
             log_axis(ax, both)
         if train_col == "train_acc":
             ax.set_ylim(-0.02, 1.02)
-        if not drawn:
+        if train_col in result.not_recorded:  # left out of steps.csv by the program that wrote it
+            empty(ax, "not recorded")
+        elif not drawn:
             empty(ax, "no finite values to draw")
         if diverged is not None:
             ax.axvline(diverged, color=BAD_COLOR, ls="--", lw=1.2,
                        label=f"diverged at step {diverged} (layer {result.summary.get('diverged_layer')})")
         bad = ~np.isfinite(train)
         handles, _ = ax.get_legend_handles_labels()
-        if bad.any() and train_col != "train_acc":
+        if bad.any() and train_col not in ("train_acc", *result.not_recorded):
             handles.append(note(f"non-finite at step {_step_list(step[bad])}"))
         if handles:
             ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.85)
@@ -469,13 +481,13 @@ def fig_activations(result: "RunResult") -> "Figure":
         picks.append((len(steps) - 1, f"step {last} (last)",
                       dict(color=last_color, lw=3.6, alpha=0.85, marker="s" if markers else None, ms=6.5,
                            zorder=3)))
-    act = result.config.model.activation.name
+    act = f" ({result.config.model.activation.name})" if result.config is not None else ""
     panels = [
         ("act_mean", "mean", "mean of the activation output", "activation mean per layer"),
         ("act_std", "std", "std of the activation output", "activation std per layer"),
         ("saturated", "fraction", f"fraction saturated  (φ′(z) < {SATURATION:.0%} of φ′(0))",
-         f"saturated fraction ({act})"),
-        ("dead", "fraction", "fraction of dead units  (inactive on the whole batch)", f"dead units ({act})"),
+         f"saturated fraction{act}"),
+        ("dead", "fraction", "fraction of dead units  (inactive on the whole batch)", f"dead units{act}"),
     ]
     panels = [p for p in panels if hidden_layers and not np.all(np.isnan(mats[p[0]][:, :hidden_layers]))]
     fig = figure(4.6 * max(len(panels), 2) + 0.6, 4.8)
@@ -518,7 +530,7 @@ def run_figures(result: "RunResult", steps=None) -> dict[str, Callable[["RunResu
         figures.update(DISTRIBUTION_FIGURES)
         if steps:
             figures["signal_ridges.png"] = partial(fig_signal_ridges, steps=steps)
-    if result.spectrum is not None:
+    if result.spectrum is not None and result.config is not None:  # drawn against the config's prediction
         from .spectrum_plots import fig_run_spectrum
 
         figures["spectrum.png"] = fig_run_spectrum

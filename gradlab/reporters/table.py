@@ -17,6 +17,9 @@ if TYPE_CHECKING:  # a reporter draws the result it is given: importing the trai
 VERDICT_STYLE = {"vanishing": "bold cyan", "exploding": "bold red", "healthy": "bold green",
                  "undetermined": "bold yellow"}
 MAX_ROWS = 40  # deeper nets show the first and last layers, with the middle elided
+# a run directory another program wrote (docs/results-format.md) has no gradlab config to predict from
+NO_THEORY = ("not applicable: the run directory has no gradlab config (config.yaml), and the mean-field "
+             "prediction needs the model's activation, init and widths")
 
 
 def _sci(v: float) -> str:
@@ -61,7 +64,7 @@ def _rows_shown(n: int) -> list[int | None]:
 def layer_table(result: RunResult) -> Table:
     """Per-layer statistics at step 0 and at the last recorded step. Cells of ‖∇W‖ and ‖∂L/∂h‖ are coloured by
     their log10 ratio to the output layer's: cyan below the vanishing threshold, red above the exploding one."""
-    rec = result.config.record
+    rec = result.record
     steps = result.recorded_steps
     first, last = int(steps[0]), int(steps[-1])
     gW0, sig0 = result.profile("grad_W", first), result.profile("signal", first)
@@ -74,7 +77,8 @@ def layer_table(result: RunResult) -> Table:
     r_gW, r_sig, r_gW1 = _log10_vs(gW0, gW0[-1]), _log10_vs(sig0, sig0[-1]), _log10_vs(gW1, gW1[-1])
     use_dead = not np.all(np.isnan(dead0))
 
-    table = Table(title=f"{result.config.name}: per-layer gradients at step {first} (and {last})",
+    names = result.summary.get("layer_names") or [""] * result.n_layers  # module paths, from another program
+    table = Table(title=f"{result.name}: per-layer gradients at step {first} (and {last})",
                   title_style="bold", header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False,
                   caption="log10/out: log10 of the ratio to the output layer's value",
                   caption_style="dim")
@@ -89,12 +93,13 @@ def layer_table(result: RunResult) -> Table:
         s_w = _ratio_style(r_gW[i], rec.vanishing, rec.exploding)
         s_s = _ratio_style(r_sig[i], rec.vanishing, rec.exploding)
         table.add_row(
-            f"{'out ' if i == n - 1 else ''}{i + 1}",
+            f"{'out ' if i == n - 1 else ''}{i + 1}{' ' + names[i] if names[i] else ''}",
             Text(_sci(gW0[i]), s_w), Text(_signed(r_gW[i]), s_w),
             Text(_sci(sig0[i]), s_s), Text(_signed(r_sig[i]), s_s),
             _num(mean0[i], signed=True), _num(std0[i]),
             _pct(dead0[i] if use_dead else sat0[i]),
-            Text(_sci(gW1[i]), _ratio_style(r_gW1[i], rec.vanishing, rec.exploding)), _sci(upd[i]),
+            Text(_sci(gW1[i]), _ratio_style(r_gW1[i], rec.vanishing, rec.exploding)),
+            "–" if "update_ratio" in result.not_recorded else _sci(upd[i]),
         )
     return table
 
@@ -120,19 +125,21 @@ def theory_line(th: dict) -> str:
     return f"theory: no mean-field prediction: {th.get('reason')}{fit}{measured}"
 
 
-def verdict_text(summary: dict, floor: float) -> Text:
-    """The closing lines: the verdict at init, how training ended, and the final metrics."""
+def verdict_text(summary: dict, floor: float, has_config: bool = True) -> Text:
+    """The closing lines: the verdict at init, how training ended, and the final metrics. ``has_config``: False
+    for a run without a gradlab config, whose theory is not applicable."""
     text = Text()
     text.append(summary["message"], VERDICT_STYLE.get(summary["verdict"], "bold"))
     if summary.get("status") == "diverged":
         text.append("\nstatus: diverged", "bold red")
-    else:
-        text.append(f"\nafter training: {summary.get('verdict_final', '?')}",
-                    VERDICT_STYLE.get(summary.get("verdict_final"), ""))
+    elif "verdict_final" in summary:  # optional for another program's run (docs/results-format.md)
+        text.append(f"\nafter training: {summary['verdict_final']}", VERDICT_STYLE.get(summary["verdict_final"], ""))
     if summary.get("floor_depth") is not None:
         text.append(f"\nthe signal falls below {floor:g} of the output layer's {summary['floor_depth']} layers down")
     if summary.get("theory"):
         text.append("\n" + theory_line(summary["theory"]), "italic")
+    elif not has_config:
+        text.append(f"\ntheory: {NO_THEORY}", "italic")
     # train and test on lines of their own, so that an 80-column terminal never breaks a label from its value
     lines = {"train": [("loss", "final_loss"), ("acc", "final_train_acc")],
              "test": [("loss", "final_test_loss"), ("acc", "final_test_acc")]}
@@ -145,4 +152,4 @@ def verdict_text(summary: dict, floor: float) -> Text:
 
 
 def render(result: RunResult) -> Group:
-    return Group(layer_table(result), verdict_text(result.summary, result.config.record.floor))
+    return Group(layer_table(result), verdict_text(result.summary, result.record.floor, result.config is not None))
