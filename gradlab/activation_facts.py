@@ -205,6 +205,11 @@ class SoftmaxDemo:
         return int(np.count_nonzero(~np.isfinite(self.naive)))
 
     @property
+    def overflow(self) -> float:
+        """The z above which e^z overflows float64: ln(max float) ≈ 709.78."""
+        return math.log(np.finfo(float).max)
+
+    @property
     def naive_zeros(self) -> int:
         """Entries the naive form gives as exactly 0: finite/inf, every logit below the overflow."""
         return int(np.count_nonzero(self.naive == 0.0))
