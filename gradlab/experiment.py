@@ -21,6 +21,7 @@ from .errors import DataError
 from .names import keyword_params
 from .recorder import (INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS, Recorder, distribution_columns, flat_norms,
                        global_norm, verdict)
+from .results_format import FORMAT_VERSION
 
 
 @dataclass
@@ -298,6 +299,7 @@ def summarize(result: RunResult, status: str, bad_step, bad_layer, total: int, m
     init = verdict(result.profile("grad_W", 0), result.profile("signal", 0), *thresholds, **at_init)
     final = verdict(result.profile("grad_W"), result.profile("signal"), *thresholds, **at_end)
     summary = {
+        "format_version": FORMAT_VERSION,  # first, so that a reader learns how to read the rest before it does
         "name": result.config.name,
         "status": status,
         "verdict": init["verdict"],

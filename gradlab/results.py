@@ -165,7 +165,7 @@ def config_yaml(config: ExperimentConfig) -> str:
 
 def _write_files(result: RunResult, folder: Path, run_id: str) -> None:
     """The run's files, in a staging folder no reader looks at: the rename of the folder is the atomic step."""
-    # the format first, so that a reader learns how to read the rest before it reads it
+    # the format first, as summarize puts it; a run loaded from before the format was versioned is version 1 too
     summary = {"format_version": FORMAT_VERSION, **result.summary, "run_id": run_id}
     _write_synced(folder / "config.yaml", config_yaml(result.config))
     _write_synced(folder / "steps.csv", csv_text(result.steps))
