@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import __version__, guard, provenance, spectrum, theory
+from . import __version__, guard, provenance, sharpness, spectrum, theory
 from .config import DataConfig, ExperimentConfig, RecordConfig, binary_ok
 from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
@@ -231,11 +231,16 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     rec = Recorder(model, config.record.every, total, config.record.distributions)
     batches = _batches(len(data.y_train), train.batch_size, rngs["batches"])
     status, bad_step, bad_layer, overflow, cause = "completed", None, None, None, None
+    probe = sharpness.Probe(model, loss_fn) if config.record.sharpness != "off" else None
 
     with np.errstate(all="ignore"):  # overflow is a finding, reported as status 'diverged'
         for step in range(total + 1):
             idx = next(batches)
             X, y = data.X_train[idx], data.y_train[idx]
+            # λ_max of this step's loss: the noise stream's state before the forward, so that the probe sees the
+            # very noise this step draws (gradlab.sharpness.measure)
+            sharp = probe is not None and rec.due(step) and (step == 0 or config.record.sharpness == "recorded")
+            noise_state = rngs["noise"].bit_generator.state if sharp else None
             logits = model.forward(X, training=True)
             loss, dlogits = loss_fn(logits, y)
             model.backward(dlogits)
@@ -252,6 +257,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
                 test_logits = model.forward(data.X_test, training=False)
                 row["test_loss"] = loss_fn(test_logits, data.y_test)[0]
                 row["test_acc"] = _accuracy(loss_name, test_logits, data.y_test)
+            if sharp and finite:  # puts back the parameters, gradients and BatchNorm statistics it moves
+                row.update(probe.measure(X, y, noise_state))
             rec.add_step(**row)
             if not finite:
                 status, bad_step = "diverged", step
@@ -279,6 +286,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     result.summary["theory"] = theory.summary(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
                                               result.profile("signal", 0), OUTPUTS[loss_name](data.n_classes))
     result.summary["spectrum"] = spectrum_summary
+    if probe is not None and result.summary.get("sharpness"):
+        result.summary["sharpness"].update(probe.cost())
     # last, so that summary.json opens with the findings; ``versions`` above stays for older readers
     result.summary["provenance"] = provenance.record(started, provenance.now())
     return result
@@ -323,8 +332,17 @@ def summarize(result: RunResult, status: str, bad_step, bad_layer, total: int, m
         "versions": {"gradlab": __version__, "numpy": np.__version__, "python": platform.python_version()},
         "wall_time_s": round(wall, 4),
     }
+    train = result.config.train
+    measured = sharpness.summarize(result.steps["step"], result.steps["lambda_max"], train.optimizer, train.lr,
+                                   train.momentum, bad_step)
+    if measured:  # record.sharpness is not off, and a step was measured before any divergence
+        summary["sharpness"] = measured
     if status == "diverged":
         summary["diverged_reason"] = overflow or cause
         where = "" if bad_step == 0 else f" ({overflow or cause})"  # at step 0 the verdict already says it
         summary["message"] += f"; training diverged at step {bad_step}{where}"
+        if measured:  # was the step too long for the curvature?
+            limit = sharpness.finding(measured, diverged=True)
+            summary["diverged_reason"] = f"{summary['diverged_reason']}; {limit}"
+            summary["message"] += f"; {limit}"
     return summary

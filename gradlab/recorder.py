@@ -43,7 +43,9 @@ import numpy as np
 
 LAYER_COLUMNS = ("step", "layer", "fan_in", "fan_out", "grad_W", "grad_b", "signal", "weight", "grad_data",
                  "update_ratio", "act_mean", "act_std", "saturated", "dead")
-STEP_COLUMNS = ("step", "loss", "train_acc", "grad_norm", "test_loss", "test_acc")
+# lambda_max and two_over_lambda: the top Hessian eigenvalue and 2/λ_max at the steps ``record.sharpness`` measures
+# (gradlab.sharpness), NaN at the others
+STEP_COLUMNS = ("step", "loss", "train_acc", "grad_norm", "test_loss", "test_acc", "lambda_max", "two_over_lambda")
 INT_COLUMNS = ("step", "layer", "fan_in", "fan_out")  # counts and indices; every other column is a float
 SATURATION = 0.05  # phi'(z) < 5% of phi'(0) counts as saturated: |tanh| > 0.975, sigmoid outside (0.013, 0.987)
 

@@ -94,6 +94,10 @@ def summary_schema() -> dict:
                                   "predicted_log10_signal": {"type": "array", "items": _NUMBER}}},
         "spectrum": {"type": "object", "description": "moments of the Jacobian spectrum at init (spectrum.csv)",
                      "properties": {"applies": {"type": "boolean"}, "reason": {"type": "string"}}},
+        "sharpness": {"type": "object", "description": "λ_max of the loss's Hessian at the measured steps and the "
+                                                       "learning-rate limit it sets, beside lr (gradlab.sharpness)",
+                      "properties": {"lr": {"type": "number"}, "lambda_max_last": {"type": "number"},
+                                     "lr_limit_last": _NUMBER, "lr_exceeds_limit": {"type": ["boolean", "null"]}}},
         "provenance": {"type": "object", "description": "versions, BLAS, machine, command, commit and times"},
         "run_id": {"type": "string", "description": "the run directory's name"},
     }

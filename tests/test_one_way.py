@@ -19,8 +19,8 @@ LAYERS = [
     # what one run is made of, before it runs: configs and the light helpers that read them, the
     # per-layer statistics and the verdict, and the mean-field theory; the provenance every result records; the
     # shipped configs, found by name
-    ("names", "yamlio", "config", "guard", "registry", "schema", "recorder", "theory", "spectrum", "provenance",
-     "activation_facts", "shipped"),
+    ("names", "yamlio", "config", "guard", "registry", "schema", "recorder", "theory", "spectrum", "sharpness",
+     "activation_facts", "provenance", "shipped"),
     # one run: the training loop and its directory on disk
     ("experiment", "results"),
     # many runs: grid points (and the keys results are matched on), executors, sweeps, comparisons

@@ -327,6 +327,14 @@ class RecordConfig(Strict):
     distributions: bool = Field(True, description="also record per-layer quantiles and histograms of the activations, "
                                                   "the back-propagated signal and the weight gradients "
                                                   "(distributions.csv)")
+    sharpness: Literal["off", "init", "recorded"] = Field(
+        "init", description="measure λ_max, the top eigenvalue of the training loss's Hessian, and the learning-rate "
+                            "limit 2/λ_max: at step 0 (init), at every recorded step (recorded), or not (off)")
+
+    @field_validator("sharpness", mode="before")
+    @classmethod
+    def _off(cls, v):
+        return "off" if v is False else v  # YAML 1.1 reads a bare ``off`` as false
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # at most 100 characters: it is a directory name

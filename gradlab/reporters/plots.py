@@ -520,10 +520,12 @@ FIGURES: dict[str, Callable[["RunResult"], "Figure"]] = {
 def run_figures(result: "RunResult", steps=None) -> dict[str, Callable[["RunResult"], "Figure"]]:
     """The figures of ``result``: ``FIGURES``, the distribution figures (``distribution_plots.FIGURES``) where the run
     recorded distributions, and ``spectrum.png`` where it recorded its spectrum at init (runs written before either
-    was recorded have none). ``steps``: the steps the signal ridges show (``distribution_plots.ridge_steps``)."""
+    was recorded have none), and ``sharpness.png`` where it measured λ_max at two steps or more. ``steps``: the
+    steps the signal ridges show (``distribution_plots.ridge_steps``)."""
     from functools import partial
 
     from .distribution_plots import FIGURES as DISTRIBUTION_FIGURES, fig_signal_ridges, has_distributions
+    from .sharpness_plots import FIGURES as SHARPNESS_FIGURES, has_sharpness
 
     figures = dict(FIGURES)
     if has_distributions(result):  # not in runs written before, nor with record.distributions off
@@ -534,6 +536,8 @@ def run_figures(result: "RunResult", steps=None) -> dict[str, Callable[["RunResu
         from .spectrum_plots import fig_run_spectrum
 
         figures["spectrum.png"] = fig_run_spectrum
+    if has_sharpness(result):  # λ_max at two steps or more: record.sharpness recorded
+        figures.update(SHARPNESS_FIGURES)
     return figures
 
 

@@ -125,6 +125,24 @@ def theory_line(th: dict) -> str:
     return f"theory: no mean-field prediction: {th.get('reason')}{fit}{measured}"
 
 
+def sharpness_line(s: dict) -> str:
+    """λ_max of the loss's Hessian where it was measured, and its learning-rate limit against lr
+    (summary.json's ``sharpness``), on two lines that fit 80 columns."""
+    seen = f"λ_max {s['lambda_max_init']:.3g} at step 0" if s.get("lambda_max_init") is not None else ""
+    if s.get("steps_measured", 1) > 1:
+        seen += (", " if seen else "") + (f"peak {s['lambda_max_peak']:.3g} at step {s['step_peak']}, "
+                                         f"{s['lambda_max_last']:.3g} at step {s['step_last']}")
+    seen = seen or f"λ_max {s['lambda_max_last']:.3g} at step {s['step_last']}"
+    lam, limit, lr = s["lambda_max_last"], s.get("lr_limit_last"), s["lr"]
+    if limit is None:
+        two = f"2/λ_max = {2 / lam:.3g}" if lam > 0 else "no positive curvature"
+        who = "Adam (its step is preconditioned)" if s.get("optimizer") == "adam" else "this loss"
+        return f"sharpness: {seen}\n  {two}: no learning-rate limit for {who}; lr {lr:g}"
+    verdict = "lr exceeds it" if s.get("lr_exceeds_limit") else "lr is within it"
+    at = f" at step {s['step_last']}" if s.get("steps_measured", 1) > 1 else ""
+    return f"sharpness: {seen}\n  {s['criterion']} = {limit:.3g}{at} against lr {lr:g}: {verdict}"
+
+
 def verdict_text(summary: dict, floor: float, has_config: bool = True) -> Text:
     """The closing lines: the verdict at init, how training ended, and the final metrics. ``has_config``: False
     for a run without a gradlab config, whose theory is not applicable."""
@@ -140,6 +158,8 @@ def verdict_text(summary: dict, floor: float, has_config: bool = True) -> Text:
         text.append("\n" + theory_line(summary["theory"]), "italic")
     elif not has_config:
         text.append(f"\ntheory: {NO_THEORY}", "italic")
+    if summary.get("sharpness"):
+        text.append("\n" + sharpness_line(summary["sharpness"]), "italic")
     # train and test on lines of their own, so that an 80-column terminal never breaks a label from its value
     lines = {"train": [("loss", "final_loss"), ("acc", "final_train_acc")],
              "test": [("loss", "final_test_loss"), ("acc", "final_test_acc")]}
