@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from itertools import takewhile
 from pathlib import Path
@@ -275,6 +276,28 @@ def test_gradlab_compare_reads_foreign_runs(tmp_path):
     assert (tmp_path / "cmp" / "compare.png").is_file() and (tmp_path / "cmp" / "report.html").is_file()
     doc = document(invoke("compare", reference, other, "-o", tmp_path / "cmp", "--json"))
     assert doc["pairs"][0]["largest"]["decades"] == pytest.approx(3.0)
+
+
+def test_gradlab_compare_checks_a_foreign_run_against_a_baseline(tmp_path):
+    """A run by the same name in the baseline's runs/: level, it passes; three decades up, it fails (exit 1)."""
+    write_foreign(tmp_path / "baseline" / "runs" / "torchnet")
+    level = invoke("compare", write_foreign(tmp_path / "level"), "--baseline", tmp_path / "baseline", "-o", tmp_path)
+    assert "drift" not in ok(level)
+    drifted = invoke("compare", write_foreign(tmp_path / "up", scale=1000.0), "--baseline", tmp_path / "baseline",
+                     "-o", tmp_path)
+    assert drifted.exit_code == 1 and "drifted +3.00 decades" in drifted.output, drifted.output
+
+
+def test_a_gradlab_run_without_its_config_reads_as_another_programs(written, tmp_path):
+    """Every optional file there but config.yaml: the distribution figures are drawn, the spectrum (drawn against
+    the config's prediction) is not, and the theory is not applicable."""
+    run = Path(shutil.copytree(written["completed"], tmp_path / "run"))
+    (run / "config.yaml").unlink()
+    edit_json(lambda s: s.pop("theory"))(run)
+    out = ok(invoke("report", run))
+    assert "theory: not applicable" in out and "tiny: per-layer gradients" in out
+    drawn = {p.name for p in (run / "plots").iterdir()}
+    assert {"activation_bands.png", "signal_ridges.png"} <= drawn and "spectrum.png" not in drawn
 
 
 def test_the_pages_example_writer_makes_a_run_gradlab_reads(tmp_path):
