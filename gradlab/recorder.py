@@ -212,6 +212,15 @@ def distribution_columns(rows: dict[str, list]) -> dict[str, np.ndarray]:
             for c in DIST_COLUMNS}
 
 
+def layer_quantile(d: dict[str, np.ndarray], n_layers: int, quantity: str, step: int, level: float) -> np.ndarray:
+    """From ``distribution_columns`` ``d``: the ``level`` quantile of ``quantity`` (of |x| for the gradients) at
+    ``step``, per layer 1..n_layers; NaN for a layer without it (the output layer's activations, say)."""
+    out = np.full(n_layers, np.nan)
+    m = (d["quantity"] == quantity) & (d["kind"] == "quantile") & (d["step"] == step) & np.isclose(d["at"], level)
+    out[d["layer"][m] - 1] = d["value"][m]
+    return out
+
+
 class Recorder:
     """Collects tidy rows: one per step (``steps``) and one per (recorded step, layer) (``layers``)."""
 

@@ -35,7 +35,7 @@ from .experiment import RunResult
 from .grid import MAX_VALUES, Axis, check_size, expand, label_of, make_axis, merge_axes, parse_grid_option
 from .guard import check_all
 from .yamlio import yaml_value
-from .recorder import deciding_measure, log10_ratio
+from .recorder import deciding_measure, layer_quantile, log10_ratio
 from .results import (atomic_write, config_hash, corrupt, csv_text, io_faults, load_run, load_yaml, make_dir,
                       problems, read_csv, read_float, read_json, write_run)
 
@@ -63,7 +63,11 @@ SUMMARY_COLUMNS = ("run", "status", "verdict", "verdict_final", "verdict_evidenc
 # newer than some committed tables (results/reference): filled in from the other columns where missing
 LATER_COLUMNS = ("verdict_evidence",)
 THEORY_COLUMNS = ("sigma_w2", "sigma_b2", "chi1", "predicted_factor", "measured_factor")  # from summary["theory"]
-PROFILE_COLUMNS = ("run", "layer", "grad_W_init", "grad_W_final", "signal_init", "signal_final")
+# per layer, the 10/50/90% quantiles of the back-propagated signal's entries |∂L/∂z| at step 0 and at the last
+# recorded step, from the run's distributions.csv; NaN for a run without distributions
+SPREAD = (0.1, 0.5, 0.9)
+SPREAD_COLUMNS = tuple(f"signal_p{round(100 * q)}_{when}" for when in ("init", "final") for q in SPREAD)
+PROFILE_COLUMNS = ("run", "layer", "grad_W_init", "grad_W_final", "signal_init", "signal_final", *SPREAD_COLUMNS)
 
 
 class SweepInterrupted(GradlabError):
@@ -554,7 +558,8 @@ def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
                     row[f"log10_ratio_{col}_{when}"] = log10_ratio(p[0], p[-1])
             row["verdict_evidence"] = (s["verdict_evidence"] or "") if "verdict_evidence" in s else _evidence(row)
             for layer, values in enumerate(zip(result.profile("grad_W", 0), result.profile("grad_W"),
-                                               result.profile("signal", 0), result.profile("signal")), 1):
+                                               result.profile("signal", 0), result.profile("signal"),
+                                               *_spread(result)), 1):
                 profiles.append({**point, "run": key, "layer": layer,
                                  **dict(zip(PROFILE_COLUMNS[2:], map(float, values)))})
         elif broken or failure.is_file():
@@ -571,6 +576,15 @@ def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
             raise FaultError(f"{exc}; the runs are kept in {folder / 'runs'}, and gradlab report {folder} "
                              f"writes the tables again") from None
     return summary
+
+
+def _spread(result: RunResult) -> list[np.ndarray]:
+    """``SPREAD_COLUMNS`` of a run, each per layer: from its distributions, or NaN where it has none."""
+    d, n = result.distributions, result.n_layers
+    if d is None or not len(d["step"]):
+        return [np.full(n, np.nan)] * len(SPREAD_COLUMNS)
+    steps = np.unique(d["step"])
+    return [layer_quantile(d, n, "signal", int(step), q) for step in (steps[0], steps[-1]) for q in SPREAD]
 
 
 def _failure(record: Path, broken: Optional[str], folder: Path) -> str:
@@ -674,8 +688,12 @@ def load_sweep(folder: Path) -> SweepSummary:
     if len(rows) != len(sweep.labelled_points()):
         raise corrupt(folder / "summary.csv", f"{len(rows)} rows for the {len(sweep.labelled_points())} grid points "
                                               f"of {SPEC_FILE}")
-    return SweepSummary(sweep.name, sweep.axes, rows,
-                        _read_table(folder / "profiles.csv", sweep.axes, PROFILE_COLUMNS), folder)
+    profiles = _read_table(folder / "profiles.csv", sweep.axes,
+                           tuple(c for c in PROFILE_COLUMNS if c not in SPREAD_COLUMNS))
+    for row in profiles:  # tables written before the spread was kept
+        for c in SPREAD_COLUMNS:
+            row.setdefault(c, math.nan)
+    return SweepSummary(sweep.name, sweep.axes, rows, profiles, folder)
 
 
 def measured_points(folder: Path, activation: str) -> list[dict]:

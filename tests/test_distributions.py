@@ -195,3 +195,56 @@ def test_compare_overlays_the_signal_distributions_where_both_runs_have_them(tmp
     line = fig.axes[0].get_lines()[0]
     median = layer_quantiles(run, "signal", 0, 0.5)
     np.testing.assert_allclose(line.get_ydata(), median[line.get_xdata().astype(int) - 1])
+
+
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradlab.grid import make_axis
+    from gradlab.sweep import make_sweep, run_sweep
+
+    s = make_sweep(None, [make_axis("model.depth", "2,6")], overrides=("train.steps=4", "record.every=2",
+                                                                      "data.n_samples=64"), name="spread")
+    return run_sweep(s, tmp_path_factory.mktemp("spread"), lambda: ThreadPoolExecutor(2))
+
+
+def test_a_sweep_keeps_each_runs_signal_spread_and_reads_it_back(small_sweep):
+    import shutil
+
+    from gradlab.recorder import layer_quantile
+    from gradlab.reporters.sweep_plots import FIGURES, has_spread, sweep_figures
+    from gradlab.sweep import SPREAD_COLUMNS, load_sweep
+
+    for p in small_sweep.profiles:
+        run = load_run(small_sweep.folder / "runs" / p["run"])
+        last = int(np.unique(run.distributions["step"])[-1])
+        for column in SPREAD_COLUMNS:
+            level, when = int(column.split("_")[1][1:]) / 100, column.split("_")[2]
+            step = 0 if when == "init" else last
+            expected = layer_quantile(run.distributions, run.n_layers, "signal", step, level)[p["layer"] - 1]
+            np.testing.assert_equal(p[column], expected)
+    assert "signal_spread.png" in sweep_figures(small_sweep)
+    # read back from the tables alone (a committed reference keeps no runs), and from tables written before
+    kept = small_sweep.folder.parent / "kept"
+    shutil.copytree(small_sweep.folder, kept, ignore=shutil.ignore_patterns("runs"))
+    again = load_sweep(kept)
+    assert [p["signal_p50_init"] for p in again.profiles] == [p["signal_p50_init"] for p in small_sweep.profiles]
+    table = (kept / "profiles.csv").read_text().splitlines()
+    header = table[0].split(",")
+    keep = [i for i, c in enumerate(header) if c not in SPREAD_COLUMNS]
+    (kept / "profiles.csv").write_text("\n".join(",".join(line.split(",")[i] for i in keep) for line in table) + "\n")
+    old = load_sweep(kept)
+    assert all(math.isnan(p["signal_p50_init"]) for p in old.profiles)
+    assert not has_spread(old) and set(sweep_figures(old)) == set(FIGURES)
+
+
+def test_the_sweep_spread_figure_draws_the_medians_and_is_deterministic(small_sweep):
+    from gradlab.reporters.figure import png_bytes
+    from gradlab.reporters.sweep_plots import fig_signal_spread
+
+    fig = fig_signal_spread(small_sweep)
+    first = {(p["run"]): p["signal_p50_init"] for p in small_sweep.profiles if p["layer"] == 1}
+    drawn = sorted(y for line in fig.axes[0].get_lines() for y in line.get_ydata() if line.get_linestyle() == "-")
+    assert drawn == sorted(v for v in first.values() if v > 0)
+    assert png_bytes(fig) == png_bytes(fig_signal_spread(small_sweep))

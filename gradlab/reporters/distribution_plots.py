@@ -134,13 +134,10 @@ def _ridge_panel(ax, result: "RunResult", step_value: int, layers: list[int], lo
 
 
 def layer_quantiles(result: "RunResult", quantity: str, step: int, level: float) -> np.ndarray:
-    """The recorded ``level`` quantile of ``quantity`` (of |x| for the gradients) at ``step``, per layer 1..n;
-    NaN for a layer without it (the activations of the output layer, say)."""
-    st, ly, at, value = _select(result, quantity, "quantile")
-    out = np.full(result.n_layers, np.nan)
-    m = (st == step) & np.isclose(at, level)
-    out[ly[m] - 1] = value[m]
-    return out
+    """``recorder.layer_quantile`` of a run: per layer 1..n, NaN where there is none."""
+    from ..recorder import layer_quantile
+
+    return layer_quantile(result.distributions, result.n_layers, quantity, step, level)
 
 
 MAX_RIDGE_PANELS = 4

@@ -128,6 +128,10 @@ CAPTIONS = {
     "signal_ridges.png": "Each ridge the spread of one layer's back-propagated signal: ridges sliding left down the "
                          "layers is vanishing, right exploding, stacked in place healthy; compare step 0 with the "
                          "last step for what training did to it.",
+    "sharpness.png": "λ_max, the loss's curvature along its sharpest direction, against the dashed line 2/lr: "
+                     "below it a gradient step shrinks every direction, above it the sharpest one overshoots. "
+                     "Gradient descent typically climbs to the line and hovers there (the edge of stability); "
+                     "far above it, training blows up.",
     "activation_gallery.png": "Each activation φ (black) beside φ′ (orange), the slope back-propagation multiplies "
                               "by at every layer: a peak below 1 (sigmoid's 1/4) shrinks the gradient layer after "
                               "layer, and in the grey regions a unit passes back almost nothing.",
@@ -135,6 +139,9 @@ CAPTIONS = {
     "heatmaps.png": "Per-layer gradient norm at step 0 for every point of the sweep, a panel per group.",
     "verdicts.png": "The verdict of every run at a glance; a cross marks a run that diverged.",
     "final_loss.png": "Did it train? The loss at the last step of every run.",
+    "signal_spread.png": "The size of the first hidden layer's gradient entries: a band that falls with x as a "
+                         "whole is vanishing in every entry; a median far below the band's top is a few large "
+                         "entries carrying the norm.",
 }
 
 
@@ -261,12 +268,13 @@ def _sweep_figures(summary: "SweepSummary", makers: dict[str, Callable]) -> str:
 
 def sweep_page(summary: "SweepSummary") -> str:
     """A sweep: the verdicts by group at the top, every figure, every run, the spec."""
-    from .sweep_plots import FIGURES
+    from .sweep_plots import sweep_figures
     from .sweep_table import runs_table
 
     shape = _shape(summary)
     spec = summary.folder / "sweep.yaml" if summary.folder is not None else None
-    body = [_sweep_banner(summary), "<section><h2>Figures</h2>", _sweep_figures(summary, FIGURES), "</section>",
+    body = [_sweep_banner(summary), "<section><h2>Figures</h2>", _sweep_figures(summary, sweep_figures(summary)),
+            "</section>",
             "<section><h2>Every run</h2>", '<div class="scroll">', terminal(runs_table(summary)), "</div></section>",
             "<section><h2>Sweep</h2>",
             facts([("directory", summary.folder), ("runs", len(summary.rows)), ("axes", shape)])]

@@ -422,6 +422,66 @@ def fig_final_loss(summary: "SweepSummary") -> "Figure":
 # ---------------------------------------------------------------- writing
 
 
+# ---------------------------------------------------------------- 5. the signal's distribution against x
+
+
+def has_spread(summary: "SweepSummary") -> bool:
+    """Whether any run kept the first hidden layer's signal quantiles (``sweep.SPREAD_COLUMNS``)."""
+    return any(p["layer"] == 1 and math.isfinite(p.get("signal_p50_init", math.nan)) for p in summary.profiles)
+
+
+def _spread_series(summary: "SweepSummary", rows: list[dict], xa: XAxis, when: str) -> list[np.ndarray]:
+    """x, 10%, 50% and 90% of the first hidden layer's |∂L/∂z| for a group's drawable runs, in x order."""
+    first = {p["run"]: p for p in summary.profiles if p["layer"] == 1}
+    pts = sorted((xa.pos(r[xa.name]), *(float(first[r["run"]][f"signal_p{q}_{when}"]) for q in (10, 50, 90)))
+                 for r in rows if r["status"] in DRAWN and r["run"] in first)
+    return [np.array(c, dtype=float) for c in zip(*pts)] if pts else [np.array([])] * 4
+
+
+def fig_signal_spread(summary: "SweepSummary") -> "Figure":
+    """The first hidden layer's |∂L/∂z| entries against x: median, with the 10–90% band, at step 0 and at the
+    last recorded step, a colour per group. Where ``fig_ratio`` says how far the norm fell, this says whether
+    every entry fell with it or the mean hides a few large ones; the y range is the data's own. Where the 10%
+    quantile is exactly 0 (a tenth of the entries or more are 0: dead ReLUs) the band has no bottom on a log
+    axis, and its top, the 90% quantile, is drawn alone (dotted)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    xa = XAxis.of(summary)
+    groups = summary.groups()
+    colors = _group_colors(len(groups))
+    panels = {when: [_spread_series(summary, rows, xa, when) for rows in groups.values()] for when in ("init", "final")}
+    values = np.concatenate([np.concatenate(series[1:]) for p in panels.values() for series in p] or [np.array([])])
+    positive = values[np.isfinite(values) & (values > 0)]
+    fig = figure(13, 5.6)
+    axes = fig.subplots(1, 2, sharey=True)
+    zeros = False
+    for ax, when, title in zip(axes, panels, ("at step 0 (init)", "at the last recorded step")):
+        for (x, lo, mid, hi), color in zip(panels[when], colors):
+            band = np.isfinite(lo) & np.isfinite(hi) & (lo > 0)
+            ax.fill_between(x[band], lo[band], hi[band], color=color, alpha=0.2, lw=0)
+            top = np.isfinite(hi) & (hi > 0) & (lo == 0)  # no bottom to the band on a log axis: its top alone
+            zeros |= bool(top.any())
+            ax.plot(x[top], hi[top], color=color, lw=0.9, ls=":", marker="^", ms=3.5)
+            ok = np.isfinite(mid) & (mid > 0)
+            ax.plot(x[ok], mid[ok], color=color, lw=1.6, marker="o", ms=3.5)
+        ax.set_title(title, fontsize=10)
+        xa.setup(ax)
+        ax.grid(True, which="major", alpha=0.3)
+    log_axis(axes[0], positive, min_decades=MIN_DECADES)
+    if not positive.size:
+        empty(axes[0], "no run recorded distributions (record.distributions)")
+    axes[0].set_ylabel("|∂L/∂z$_1$| of one entry, first hidden layer: median, 10–90% shaded")
+    marks = [Patch(color="0.5", alpha=0.3, label="10–90% of the entries; line: median")]
+    if zeros:
+        marks.append(Line2D([], [], color="0.4", lw=0.9, ls=":", marker="^", ms=3.5,
+                            label="90% alone: ≥ 10% of the entries exactly 0 (dead units)"))
+    _legend(axes[1], marks, [_group_handle(c, group_label(summary, k)) for k, c in zip(groups, colors)])
+    _title(fig, summary, f"The first hidden layer's back-propagated signal against {xa.label}",
+           "each entry's size, not the norm")
+    return fig
+
+
 FIGURES: dict[str, Callable[["SweepSummary"], "Figure"]] = {
     "ratio_vs_x.png": fig_ratio,
     "heatmaps.png": fig_heatmaps,
@@ -430,6 +490,12 @@ FIGURES: dict[str, Callable[["SweepSummary"], "Figure"]] = {
 }
 
 
+def sweep_figures(summary: "SweepSummary") -> dict[str, Callable[["SweepSummary"], "Figure"]]:
+    """The figures of ``summary``: ``FIGURES``, and ``signal_spread.png`` where its runs recorded distributions
+    (sweeps written before, or with ``record.distributions: false``, have none)."""
+    return {**FIGURES, **({"signal_spread.png": fig_signal_spread} if has_spread(summary) else {})}
+
+
 def write_sweep_plots(summary: "SweepSummary", out_dir: str | Path, fmt: str = "png") -> list[Path]:
-    """Every figure of a sweep (``FIGURES``) into ``out_dir``; returns the paths."""
-    return write_figures(FIGURES, summary, out_dir, fmt)
+    """Every figure of a sweep (``sweep_figures``) into ``out_dir``; returns the paths."""
+    return write_figures(sweep_figures(summary), summary, out_dir, fmt)
