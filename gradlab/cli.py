@@ -7,6 +7,7 @@ Heavy modules (pydantic models, the engine, matplotlib) are imported inside the 
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -169,16 +170,51 @@ SetOption = Annotated[list[str], typer.Option(
     help="Override a config field, e.g. [bold]--set model.depth=20[/]; repeatable. The value is parsed as YAML.")]
 
 
-def _show(result, plots: bool, out: _Out, fmt: str = "png", steps=None) -> None:
+def _show(result, plots: bool, out: _Out, fmt: str = "png", steps=None, command: str = "gradlab run CONFIG"
+          ) -> None:
+    from .reporters.remedies_table import render_remedies
     from .reporters.table import render
 
     out.show(render(result))
+    remedies = render_remedies(result.summary, command)
+    if remedies is not None:
+        out.show(remedies)
     if result.run_dir is not None:
         if plots:
             from .reporters.plots import write_plots
 
             write_plots(result, result.run_dir / "plots", fmt, steps)
         out.say(f"results: {result.run_dir}", result.run_dir)
+
+
+def _train(cfg, quiet: bool):
+    """Run one experiment, with a progress bar on stderr unless ``quiet``."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .experiment import run_experiment
+
+    if quiet:  # no bar at all: even a disabled one leaves a blank line on stderr with older rich
+        return run_experiment(cfg)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), console=err_console, transient=True) as progress:
+        task = progress.add_task(cfg.name, total=None)
+        return run_experiment(cfg, on_step=lambda step, total: progress.update(task, completed=step + 1,
+                                                                                 total=total + 1))
+
+
+def _run_and_save(cfg, output: Optional[Path], out: _Out, plots: bool, command: str):
+    """Train, check the remedies it suggests at step 0, save, and show; the result, with its run directory."""
+    from dataclasses import replace
+
+    from .experiment import run_experiment
+    from .remedies import check_summary
+    from .results import save_run
+
+    result = _train(cfg, out.quiet)
+    check_summary(cfg, result.summary, run_experiment)
+    result = replace(result, run_dir=save_run(result, output))
+    _show(result, plots, out, command=command)
+    return result
 
 
 @app.command()
@@ -189,34 +225,37 @@ def run(
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Directory for results (default: the config's [bold]output[/], 'results').")] = None,
     plots: Annotated[bool, typer.Option(help="Write PNG plots into the run directory.")] = True,
+    apply_suggestion: Annotated[bool, typer.Option(
+        "--apply-suggestion", help="Then run the first remedy of [bold]What to try[/] (its --set lines added to "
+                                   "yours) as a second run, and show both.")] = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ):
-    """Run one experiment: train, print the per-layer gradient table and verdict, write a results directory."""
-    from dataclasses import replace
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
+    """Run one experiment: train, print the per-layer gradient table and verdict, write a results directory.
+    A run that is not healthy ends with what to try, each remedy predicted by theory and checked at step 0."""
     from .config import load_config
-    from .experiment import run_experiment
-    from .results import check_writable, run_parent, save_run
+    from .remedies import usable
+    from .reporters.documents import run_doc
+    from .results import check_writable, run_parent
 
     cfg = load_config(config, overrides)
     check_writable(run_parent(cfg, output))  # before training: a full disk should not cost the run
-    if quiet:  # no bar at all: even a disabled one leaves a blank line on stderr with older rich
-        result = run_experiment(cfg)
-    else:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(), console=err_console,
-                      transient=True) as progress:
-            task = progress.add_task(cfg.name, total=None)
-            result = run_experiment(cfg, on_step=lambda step, total: progress.update(task, completed=step + 1,
-                                                                                       total=total + 1))
-    from .reporters.documents import run_doc
-
-    result, out = replace(result, run_dir=save_run(result, output)), _Out(as_json, quiet)
-    _show(result, plots, out)
-    out.emit(run_doc(result))
+    out = _Out(as_json, quiet)
+    command = f"gradlab run {config}" + "".join(f" --set {shlex.quote(o)}" for o in overrides)
+    result = _run_and_save(cfg, output, out, plots, command)
+    doc = run_doc(result)
+    if apply_suggestion:
+        first = next((s for s in result.summary.get("suggestions") or [] if usable(s)), None)
+        if first is None:
+            out.say("--apply-suggestion: nothing to apply; the run is healthy and did not diverge"
+                    if not result.summary.get("suggestions") else
+                    "--apply-suggestion: no remedy here is expected to help (see above)")
+        else:
+            out.say(f"applying: {first['title']} ({' '.join('--set ' + shlex.quote(o) for o in first['overrides'])})")
+            applied = load_config(config, [*overrides, *first["overrides"]])
+            second = _run_and_save(applied, output, out, plots, command)
+            doc["applied"] = {"suggestion": first, "run": run_doc(second)}
+    out.emit(doc)
 
 
 @app.command()

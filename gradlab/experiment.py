@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import __version__, guard, provenance, sharpness, spectrum, theory
+from . import __version__, guard, provenance, remedies, sharpness, spectrum, theory
 from .config import DataConfig, ExperimentConfig, RecordConfig, binary_ok
 from .engine.data import Dataset, make_dataset
 from .engine.losses import LOSSES, OUTPUTS, predict
@@ -286,6 +286,10 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     result.summary["theory"] = theory.summary(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
                                               result.profile("signal", 0), OUTPUTS[loss_name](data.n_classes))
     result.summary["spectrum"] = spectrum_summary
+    m2, n_out = float(np.mean(data.X_train ** 2)), OUTPUTS[loss_name](data.n_classes)
+    result.summary["suggestions"] = [  # empty for a healthy run: gradlab.remedies
+        s.as_dict() for s in remedies.suggest(config, result.summary,
+                                              lambda m: theory.predict(m, data.n_features, m2, n_out))]
     if probe is not None and result.summary.get("sharpness"):
         result.summary["sharpness"].update(probe.cost())
     # last, so that summary.json opens with the findings; ``versions`` above stays for older readers

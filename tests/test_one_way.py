@@ -20,7 +20,7 @@ LAYERS = [
     # per-layer statistics and the verdict, and the mean-field theory; the provenance every result records; the
     # shipped configs, found by name
     ("names", "yamlio", "config", "guard", "registry", "schema", "recorder", "theory", "spectrum", "sharpness",
-     "activation_facts", "provenance", "shipped"),
+     "activation_facts", "remedies", "provenance", "shipped"),
     # one run: the training loop and its directory on disk
     ("experiment", "results"),
     # many runs: grid points (and the keys results are matched on), executors, sweeps, comparisons
