@@ -275,6 +275,139 @@ def batchnorm_rate(act: Activation) -> float:
     return float(second / var)
 
 
+# -- two inputs: the correlation map and the trainable depth ---------------------------------------------------
+
+def pair_expectation(f: Callable[[np.ndarray], np.ndarray], g: Callable[[np.ndarray], np.ndarray], q, c,
+                     bias: float = 0.0) -> np.ndarray:
+    """E[f(u₁) g(u₂)] for (u₁, u₂) jointly Gaussian with means ``bias``, variances ``q`` and correlation ``c``
+    (elementwise over broadcast ``q`` and ``c``): u₁ = b + √q z₁, u₂ = b + √q (c z₁ + √(1−c²) z₂).
+
+    A 2-D Gauss–Hermite rule would put the kink of a rectifier inside its cells, in both variables, and
+    converge only algebraically. Conditioning instead, u₂ | u₁ ~ N(b + c(u₁ − b), q(1 − c²)), makes the
+    integral two nested ``gaussian_expectation``s, each split at the kink h = 0: the inner one over u₂ at
+    every node of the outer one over u₁. At c = ±1 the inner variance is 0 and the inner integral is g at its
+    mean, so c = 1 gives E[f(u)g(u)] exactly. Round-off accuracy (ReLU's arc-cosine kernel to 1e-14) holds up
+    to |c| = 0.99; beyond, a kinked g makes the inner integral turn over a width ∝ √(1−c²) that the outer rule
+    resolves less well (1e-11 at c = 0.999, 1e-7 at 0.9999 for ReLU′). A smooth φ such as tanh is not affected.
+    """
+    q, c = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(c, dtype=float))
+    inner_var = q * (1.0 - c) * (1.0 + c)  # (1 − c)(1 + c): no cancellation next to c = 1
+
+    def outer(u1):  # u1 has the shape of q plus a trailing axis of quadrature nodes
+        mean = bias + c[..., None] * (u1 - bias)
+        return f(u1) * gaussian_expectation(g, mean, np.broadcast_to(inner_var[..., None], mean.shape))
+
+    return gaussian_expectation(outer, np.full(q.shape, float(bias)), q)
+
+
+def correlation_map(act: Activation, c, q_star: float, sigma_w2: float, sigma_b2: float = 0.0,
+                    bias: float = 0.0) -> np.ndarray:
+    """c_{l+1} from c_l for two inputs whose pre-activations sit at the length fixed point q*
+    (Poole et al. 2016, eq. 5; Schoenholz et al. 2017, "Deep information propagation", eq. 4):
+
+        c_{l+1} = (σ_w² E[φ(u₁)φ(u₂)] + σ_b²) / q*,   u₁ = √q* z₁,  u₂ = √q* (c_l z₁ + √(1−c_l²) z₂)
+
+    (shifted by the bias mean b). c = 1 is always a fixed point: two equal inputs stay equal."""
+    return (sigma_w2 * pair_expectation(act.forward, act.forward, q_star, c, bias) + sigma_b2) / q_star
+
+
+def chi_c(act: Activation, c, q_star: float, sigma_w2: float, bias: float = 0.0) -> np.ndarray:
+    """The slope of the correlation map at c: σ_w² E[φ′(u₁)φ′(u₂)] (Schoenholz et al. 2017, eq. 5; Price's
+    theorem, ∂E[φ(u₁)φ(u₂)]/∂c = q* E[φ′(u₁)φ′(u₂)], makes it the slope at every c, not only at c*). At
+    c = 1 it is χ₁ = σ_w² E[φ′(u)²]: the stability of equal inputs is the gradient's factor per layer."""
+    return sigma_w2 * pair_expectation(act.grad, act.grad, q_star, c, bias)
+
+
+# c values at which to look for a fixed point of the correlation map below 1: an even grid over [−1, 1), and
+# points crowding towards 1, where c* sits next to the critical line (1 − c* → 0 as χ₁ → 1⁺)
+_C_GRID = np.unique(np.concatenate([np.linspace(-1.0, 1.0, 21)[:-1], 1.0 - np.geomspace(1e-9, 0.5, 19)]))
+
+
+@dataclass
+class CorrelationFixedPoint:
+    """The stable fixed point c* of the correlation map, its slope χ_c there, and the correlation depth scale
+    ξ_c = −1/ln χ_c: the number of layers over which the correlation of two inputs forgets its start by a
+    factor e (|c_l − c*| ~ e^(−l/ξ_c)). NaN where the length map has no finite, positive q* (a rectifier whose
+    q* is 0 or unbounded: the map divides by q*)."""
+
+    q_star: float
+    c_star: float
+    chi_c: float
+
+    @property
+    def xi_c(self) -> float:
+        return depth_scale(self.chi_c) if math.isfinite(self.chi_c) else math.nan
+
+
+def correlation_fixed_point(act: Activation, sigma_w2: float, sigma_b2: float = 0.0, bias: float = 0.0,
+                            q0: float = 1.0, tol: float = 1e-13) -> CorrelationFixedPoint:
+    """c* and χ_c at (σ_w², σ_b²) (Schoenholz et al. 2017, section 3).
+
+    c* is the largest stable fixed point below 1 of the correlation map, where c_{l+1} − c changes sign from + to
+    − as c grows: bracketed on a grid, then refined by Newton's method with the slope χ_c − 1, kept inside the
+    bracket by bisection (each step costs a 2-D quadrature; Newton needs a handful, bisection forty). The ordered phase has none: every pair of inputs
+    converges, c* = 1, χ_c = χ₁ < 1 and ξ_c is the gradient's depth scale ξ. In the chaotic phase (χ₁ > 1) c = 1
+    repels and c* < 1: nearby inputs decorrelate. Either way χ_c → 1 and ξ_c → ∞ at the order-to-chaos line,
+    and Schoenholz et al. find nets trainable up to a depth of about 6 ξ_c.
+    """
+    fp = fixed_point(act, sigma_w2, sigma_b2, bias, q0)
+    if not (math.isfinite(fp.q) and fp.q > 0):
+        return CorrelationFixedPoint(fp.q, math.nan, math.nan)
+    q = fp.q
+    gap = correlation_map(act, _C_GRID, q, sigma_w2, sigma_b2, bias) - _C_GRID
+    down = np.flatnonzero((gap[:-1] > 0) & (gap[1:] <= 0))
+    if not down.size:
+        c_star = 1.0
+    elif gap[down[-1] + 1] == 0:
+        c_star = float(_C_GRID[down[-1] + 1])
+    else:
+        lo, hi = float(_C_GRID[down[-1]]), float(_C_GRID[down[-1] + 1])
+        c_star = 0.5 * (lo + hi)
+        for _ in range(100):
+            gap_c = float(correlation_map(act, c_star, q, sigma_w2, sigma_b2, bias)) - c_star
+            if abs(gap_c) <= tol or hi - lo <= tol:
+                break
+            lo, hi = (c_star, hi) if gap_c > 0 else (lo, c_star)
+            slope = float(chi_c(act, c_star, q, sigma_w2, bias)) - 1.0
+            step = c_star - gap_c / slope if slope < 0 else math.nan  # the map crosses c downwards at c*
+            c_star = step if lo < step < hi else 0.5 * (lo + hi)
+    return CorrelationFixedPoint(q, c_star, float(chi_c(act, c_star, q, sigma_w2, bias)))
+
+
+TRAINABLE_XI = 6.0  # Schoenholz et al. 2017, Fig. 5 and 6: nets train up to a depth of about 6 ξ_c
+
+
+@dataclass
+class TrainableDepth:
+    """ξ_c over a range of σ_w² at one σ_b² (ascending ``sigma_w2``, ``xi_c`` the same shape; inf on the
+    critical line, NaN where undefined), the σ_w² of the order-to-chaos line there, and the factor
+    ``trainable_xi`` that gives the depth a net trains up to: about ``trainable_xi`` · ξ_c."""
+
+    activation: str
+    params: dict
+    sigma_b2: float
+    bias: float
+    sigma_w2: np.ndarray
+    xi_c: np.ndarray
+    critical_sigma_w2: float
+    trainable_xi: float = TRAINABLE_XI
+
+
+def trainable_depth(name: str, sigma_w2, sigma_b2: float = 0.0, params: Optional[dict] = None,
+                    bias: float = 0.0) -> TrainableDepth:
+    """ξ_c of the registry activation ``name`` at each σ_w² given (any order, repeats dropped), for the
+    trainability picture of Schoenholz et al. 2017: the critical σ_w² is added to the grid, where ξ_c is inf."""
+    params = dict(params or {})
+    act = activation(name, **params)
+    critical = critical_sigma_w2(act, sigma_b2, bias)
+    sw2 = np.unique(np.asarray(sigma_w2, dtype=float))
+    xi = np.array([correlation_fixed_point(act, float(s), sigma_b2, bias).xi_c for s in sw2])
+    if math.isfinite(critical) and sw2[0] < critical < sw2[-1]:
+        at = int(np.searchsorted(sw2, critical))
+        sw2, xi = np.insert(sw2, at, critical), np.insert(xi, at, math.inf)
+    return TrainableDepth(name, params, sigma_b2, bias, sw2, xi, critical)
+
+
 # -- a config's prediction ----------------------------------------------------------------------------------
 
 @dataclass
