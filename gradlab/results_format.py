@@ -98,6 +98,8 @@ def summary_schema() -> dict:
                                                        "learning-rate limit it sets, beside lr (gradlab.sharpness)",
                       "properties": {"lr": {"type": "number"}, "lambda_max_last": {"type": "number"},
                                      "lr_limit_last": _NUMBER, "lr_exceeds_limit": {"type": ["boolean", "null"]}}},
+        "suggestions": {"type": "array", "items": {"type": "object"},
+                        "description": "what to try where the run is not healthy or diverged (gradlab.remedies)"},
         "provenance": {"type": "object", "description": "versions, BLAS, machine, command, commit and times"},
         "run_id": {"type": "string", "description": "the run directory's name"},
     }

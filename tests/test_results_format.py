@@ -33,7 +33,8 @@ from gradlab.results import load_run, save_run
 from gradlab.results_format import (FORMAT_VERSION, LAYER_REQUIRED, RUN_OPTIONAL, RUN_REQUIRED, STEP_REQUIRED,
                                     SUMMARY_SCHEMA, schema_text, summary_problems)
 from gradlab.spectrum import COLUMNS as SPECTRUM_COLUMNS
-from gradlab.sweep import LATER_COLUMNS, PROFILE_COLUMNS, SUMMARY_COLUMNS, make_sweep, run_sweep, sweep_dir
+from gradlab.sweep import (LATER_COLUMNS, PROFILE_COLUMNS, SPREAD_COLUMNS, SUMMARY_COLUMNS, make_sweep, run_sweep,
+                           sweep_dir)
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -93,6 +94,7 @@ def test_the_required_columns_are_what_the_readers_require():
     assert required("steps.csv") == STEP_REQUIRED
     assert required("layers.csv") == LAYER_REQUIRED
     assert required("summary.csv") == tuple(c for c in SUMMARY_COLUMNS if c not in LATER_COLUMNS)
+    assert required("profiles.csv") == tuple(c for c in PROFILE_COLUMNS if c not in SPREAD_COLUMNS)
 
 
 def test_every_summary_key_is_documented_and_required_as_the_schema_says():
