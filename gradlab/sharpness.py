@@ -30,13 +30,16 @@ eigenvector (``v0``) makes later measurements cheap: a few products where the to
 
 The products come from central differences of the engine's own exact gradients:
 
-    Hv ≈ (g(θ + εv) − g(θ − εv)) / 2ε,      ε = u^(1/3) · (1 + ‖θ‖),   u the dtype's machine epsilon, ‖v‖ = 1
+    Hv ≈ (g(θ + εv) − g(θ − εv)) / 2ε,      ε = √u · (1 + ‖θ‖),   u the dtype's machine epsilon, ‖v‖ = 1
 
-The truncation error is ε²/6 · ∇³L[v, v] and the rounding error about u(‖g‖ + ‖H‖‖θ‖)/ε (θ ± εv is rounded at
-the scale of θ); ε ∝ u^(1/3) balances the two, and the factor (1 + ‖θ‖) keeps εv above the rounding of θ itself
-(Nocedal & Wright 2006, §8.1). In float64 that is ε ≈ 6e-6 (1 + ‖θ‖): relative accuracy about 1e-10 on a smooth
-loss, exact up to rounding on a quadratic (its third derivative is 0). In float32 (u^(1/3) ≈ 5e-3) expect about
-1e-4. Piecewise-linear activations (the ReLU family) are frozen on their linear pieces for the probe (``_Frozen``):
+Two errors compete. Truncation: ε²/6 · ∇³L[v, v, ·]. Rounding: the gradients are exact to a few ulps, but θ ± εv
+is rounded at the scale of θ, so the step actually taken errs by about u‖θ‖, and Hv by about u(1 + ‖θ‖)/ε
+relative. The textbook u^(1/3) balances the two for a smooth function of unit scale; here the loss can curve
+sharply on a scale of 1e-4 (BatchNorm over a nearly constant pre-activation: sigmoid_batchnorm's λ_max falls by
+16% between ε = 4e-6 and 4e-4), so ε is the smaller √u·(1 + ‖θ‖): rounding about √u ≈ 1.5e-8 relative, and
+truncation a hundredth of what u^(1/3) would give (Nocedal & Wright 2006, §8.1, on the scale factor). A quadratic
+has no third derivative: there the product is exact up to that rounding. In float32 (√u ≈ 3.5e-4) expect about
+1e-3. Piecewise-linear activations (the ReLU family) are frozen on their linear pieces for the probe (``_Frozen``):
 otherwise a unit pushed across its kink by ±εv adds a jump over 2ε to Hv. A test checks that the estimate is
 stable over a decade of ε, for every activation.
 
@@ -82,9 +85,9 @@ class Estimate:
 
 
 def fd_step(theta: np.ndarray) -> float:
-    """ε = u^(1/3)·(1 + ‖θ‖) for a unit direction: see the module docstring."""
+    """ε = √u·(1 + ‖θ‖) for a unit direction: see the module docstring."""
     u = float(np.finfo(theta.dtype).eps)
-    return u ** (1 / 3) * (1.0 + float(np.linalg.norm(theta.astype(np.float64, copy=False))))
+    return math.sqrt(u) * (1.0 + float(np.linalg.norm(theta.astype(np.float64, copy=False))))
 
 
 def central_hvp(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, v: np.ndarray,
@@ -281,7 +284,8 @@ def summarize(steps: np.ndarray, lambdas: np.ndarray, optimizer: str, lr: float,
               diverged_step: Optional[int] = None) -> Optional[dict]:
     """summary.json's ``sharpness``: λ_max at step 0, at its peak and at the last step measured (before the
     divergence, if there was one), and the learning-rate limit of ``optimizer`` there beside ``lr``. None where no
-    step was measured. ``lr_exceeds_limit`` is read at the last step measured, None where no limit applies."""
+    step was measured. ``lr_exceeds_limit`` is read at the last step measured, None where no limit applies;
+    ``step_first_exceeded`` is the first measured step at which lr was above its limit, or None."""
     measured = np.isfinite(lambdas)
     if diverged_step is not None:
         measured &= steps < diverged_step
@@ -290,13 +294,15 @@ def summarize(steps: np.ndarray, lambdas: np.ndarray, optimizer: str, lr: float,
     at, lam = steps[measured].astype(int), lambdas[measured]
     peak = int(np.argmax(lam))
     limit = lr_limit(optimizer, float(lam[-1]), momentum)
+    above = [int(s) for s, v in zip(at, lam) if (cap := lr_limit(optimizer, float(v), momentum)) and lr > cap]
     return {"optimizer": optimizer, "lr": lr, "criterion": CRITERIA[optimizer],
             "momentum": momentum if optimizer == "momentum" else None,
             "lambda_max_init": _number(lam[0]) if at[0] == 0 else None,
             "lr_limit_init": lr_limit(optimizer, float(lam[0]), momentum) if at[0] == 0 else None,
             "lambda_max_peak": float(lam[peak]), "step_peak": int(at[peak]),
             "lambda_max_last": float(lam[-1]), "step_last": int(at[-1]), "lr_limit_last": limit,
-            "lr_exceeds_limit": None if limit is None else bool(lr > limit), "steps_measured": int(at.size)}
+            "lr_exceeds_limit": None if limit is None else bool(lr > limit),
+            "step_first_exceeded": above[0] if above else None, "steps_measured": int(at.size)}
 
 
 def finding(s: dict, diverged: bool) -> str:
@@ -307,7 +313,9 @@ def finding(s: dict, diverged: bool) -> str:
         why = "Adam's preconditioned step" if s["optimizer"] == "adam" else "a loss with no positive curvature"
         return f"{where}; the {CRITERIA['sgd']} limit does not apply to {why}"
     relation = "exceeds" if s["lr_exceeds_limit"] else "is within"
-    text = f"lr {s['lr']:g} {relation} {s['criterion']} = {s['lr_limit_last']:.3g} ({where})"
+    first = s.get("step_first_exceeded")
+    since = f"; first above it at step {first}" if first is not None and first != step else ""
+    text = f"lr {s['lr']:g} {relation} {s['criterion']} = {s['lr_limit_last']:.3g} ({where}{since})"
     if diverged and not s["lr_exceeds_limit"]:
         text += ": the curvature there does not explain the divergence"
     return text

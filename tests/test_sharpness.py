@@ -36,7 +36,7 @@ def test_top_eigenvalue_of_a_quadratic_closure_is_the_largest_not_the_largest_in
     b = rng.standard_normal(5)
     theta = rng.standard_normal(5)
     est = sharpness.top_eigenvalue(lambda t: A @ t - b, theta, tol=1e-12, max_iter=5)
-    assert est.lambda_max == pytest.approx(max(spectrum), rel=1e-9)
+    assert est.lambda_max == pytest.approx(max(spectrum), rel=1e-7)  # √u rounding: the step ε is √u·(1 + ‖θ‖)
     np.testing.assert_allclose(abs(est.vector @ q[:, int(np.argmax(spectrum))]), 1.0, atol=1e-6)
 
 
@@ -109,8 +109,10 @@ def small_mlp(activation="relu", **model):
 
 @pytest.mark.parametrize("variant", [*[{"activation": a} for a in ACTIVATIONS],
                                      {"activation": "relu", "batchnorm": True},
-                                     {"activation": "prelu", "residual": True, "depth": 4}],
-                         ids=[*ACTIVATIONS, "relu+batchnorm", "prelu+residual"])
+                                     {"activation": "prelu", "residual": True, "depth": 4},
+                                     # sigmoid_batchnorm: a loss that curves sharply on a scale of 1e-4
+                                     {"activation": "sigmoid", "batchnorm": True, "depth": 30, "width": 64}],
+                         ids=[*ACTIVATIONS, "relu+batchnorm", "prelu+residual", "sigmoid+batchnorm deep"])
 def test_the_estimate_does_not_depend_on_the_finite_difference_step_over_a_decade(variant):
     net, X, y, loss_fn, _ = small_mlp(**variant)
     eps = sharpness.fd_step(net.flat.data)
@@ -236,3 +238,23 @@ def test_record_sharpness_takes_a_bare_off_and_names_the_choices_on_a_typo():
     assert "record.sharpness" in str(err.value) and "recorded" in str(err.value)
     result = invoke("run", "relu_he", "--set", "record.sharpness=always")
     assert result.exit_code == 2 and "record.sharpness" in result.output and "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- the figure
+
+
+def test_the_edge_of_stability_figure_is_drawn_where_two_steps_were_measured_and_is_deterministic():
+    from gradlab.reporters import plots
+    from gradlab.reporters.figure import png_bytes
+    from gradlab.reporters.sharpness_plots import fig_sharpness
+
+    on = tiny_run("recorded")
+    assert "sharpness.png" in plots.run_figures(on) and "sharpness.png" not in plots.run_figures(tiny_run("init"))
+    assert png_bytes(fig_sharpness(on)) == png_bytes(fig_sharpness(tiny_run("recorded")))
+    ax = fig_sharpness(on).axes[1]
+    limit = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(limit) == 1 and limit[0].get_ydata()[0] == pytest.approx(2 / on.config.train.lr)
+    measured = np.isfinite(on.steps["lambda_max"])
+    points = next(line for line in ax.get_lines() if line.get_marker() == "o")
+    np.testing.assert_array_equal(points.get_xdata(), on.steps["step"][measured])
+    np.testing.assert_array_equal(points.get_ydata(), on.steps["lambda_max"][measured])

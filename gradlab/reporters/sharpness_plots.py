@@ -40,8 +40,9 @@ def _threshold(summary: dict) -> tuple[float, str] | None:
     if not lr or not criterion:
         return None
     mu = s.get("momentum") or 0.0
-    text = "2/lr" if s.get("optimizer") != "momentum" else f"2(1+μ)/lr, μ = {mu:g}"
-    return 2.0 * (1.0 + mu) / lr, text
+    value = 2.0 * (1.0 + mu) / lr
+    text = f"2/lr = {value:.3g}" if s.get("optimizer") != "momentum" else f"2(1+μ)/lr = {value:.3g} (μ = {mu:g})"
+    return value, text
 
 
 def fig_sharpness(result: "RunResult") -> "Figure":
@@ -71,7 +72,7 @@ def fig_sharpness(result: "RunResult") -> "Figure":
     if threshold is not None:
         value, text = threshold
         ax_lam.axhline(value, color=LIMIT_COLOR, ls="--", lw=1.2,
-                       label=f"{text} = {value:.3g}: above it, lr exceeds its limit")
+                       label=f"{text}: above it, lr exceeds its limit")
         shown = np.append(shown, value)
     elif (result.summary.get("sharpness") or {}).get("optimizer") == "adam":
         ax_lam.plot([], [], ls="none", label="no 2/lr line: Adam's step is preconditioned")
