@@ -220,8 +220,9 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     # the spectrum at init, of this very model, before the first step: an eval-mode forward on a few training
     # inputs, which draws no noise and leaves no state that the training forward does not overwrite
     t_spectrum = time.perf_counter()
-    spec = _spectrum(config, model, data, spectrum.inputs_for(config.model.widths),
-                     spectrum.too_costly(config.model.widths))
+    n_inputs, skip = spectrum.inputs_for(config.model.widths), spectrum.too_costly(config.model.widths)
+    spec = _spectrum(config, model, data, n_inputs,
+                     "record.spectrum is off" if config.record.spectrum == "off" else skip)
     spectrum_summary = dict(spec.summary(), wall_time_s=round(time.perf_counter() - t_spectrum, 4))
     flat = model.flat
     train = config.train
@@ -229,6 +230,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     opt = optimizer(lr=train.lr, **{k: getattr(train, k) for k in keyword_params(optimizer)})
     total = train.total_steps(len(data.y_train))
     rec = Recorder(model, config.record.every, total, config.record.distributions)
+    # the spectrum at later recorded steps too, where it was measured at init
+    over_training, later = config.record.spectrum == "recorded" and spec.measured.applies and n_inputs > 0, []
     batches = _batches(len(data.y_train), train.batch_size, rngs["batches"])
     status, bad_step, bad_layer, overflow, cause = "completed", None, None, None, None
     probe = sharpness.Probe(model, loss_fn) if config.record.sharpness != "off" else None
@@ -257,6 +260,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
                 test_logits = model.forward(data.X_test, training=False)
                 row["test_loss"] = loss_fn(test_logits, data.y_test)[0]
                 row["test_acc"] = _accuracy(loss_name, test_logits, data.y_test)
+            if due and finite and step > 0 and over_training:  # after the test pass, for the same reason
+                later.append(spectrum.measure_now(model, data.X_train[:n_inputs], step))
             if sharp and finite:  # puts back the parameters, gradients and BatchNorm statistics it moves
                 row.update(probe.measure(X, y, noise_state))
             rec.add_step(**row)
@@ -278,7 +283,8 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     layers = {c: np.asarray(rec.layers[c], dtype=float) for c in LAYER_COLUMNS}
     for c in INT_COLUMNS:
         layers[c] = layers[c].astype(int)
-    result = RunResult(config, steps, layers, {}, spectrum=spec.columns())
+    result = RunResult(config, steps, layers, {},
+                       spectrum=spectrum.join_columns([spec.columns(), *(cols for _, cols in later)]))
     if rec.distributions is not None:
         result.distributions = distribution_columns(rec.distributions)
     result.summary = summarize(result, status, bad_step, bad_layer, total, model, time.perf_counter() - t0,
@@ -286,6 +292,9 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     result.summary["theory"] = theory.summary(config.model, data.n_features, float(np.mean(data.X_train ** 2)),
                                               result.profile("signal", 0), OUTPUTS[loss_name](data.n_classes))
     result.summary["spectrum"] = spectrum_summary
+    if later:  # the Jacobian's spectrum over training, one entry per recorded step (record.spectrum: recorded)
+        result.summary["spectrum"]["over_training"] = [
+            {"step": 0, **spec.measured.summary(), "reason": spec.measured.reason}, *(m for m, _ in later)]
     m2, n_out = float(np.mean(data.X_train ** 2)), OUTPUTS[loss_name](data.n_classes)
     result.summary["suggestions"] = [  # empty for a healthy run: gradlab.remedies
         s.as_dict() for s in remedies.suggest(config, result.summary,

@@ -33,7 +33,7 @@ from .experiment import RunResult
 from .recorder import DIST_COLUMNS, DIST_QUANTITIES, DIST_TEXT_COLUMNS, INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS
 from .results_format import (FORMAT_VERSION, LAYER_REQUIRED, RUN_REQUIRED, SPEC, STEP_REQUIRED, SUMMARY_SCHEMA,
                              summary_problems)
-from .spectrum import COLUMNS as SPECTRUM_COLUMNS
+from .spectrum import COLUMNS as SPECTRUM_COLUMNS, LATER_COLUMNS as SPECTRUM_LATER
 
 
 # A missing number is written ``NaN``, the one spelling that pandas and polars both read as a float (polars
@@ -335,15 +335,18 @@ def _int_or_nan(text: str):
 
 
 def _spectrum_cell(column: str) -> Callable[[str], Any]:
-    return {"which": str, "index": int, "layer": _int_or_nan, "sample": _int_or_nan}.get(column, read_float)
+    return {"which": str, "step": int, "index": int, "layer": _int_or_nan, "sample": _int_or_nan}.get(column,
+                                                                                                   read_float)
 
 
 def _read_spectrum(path: Path) -> dict[str, np.ndarray]:
     """spectrum.csv (gradlab.spectrum.Spectrum.columns): ``which`` text, ``index`` int, ``layer`` and ``sample``
     ints or NaN (as written, so that a loaded run writes the same bytes), ``singular_value`` float. A run that
     skipped its spectrum wrote the header alone."""
-    cols = read_csv(path, SPECTRUM_COLUMNS, _spectrum_cell)
-    kinds = {"index": int, "singular_value": float}
+    cols = read_csv(path, [c for c in SPECTRUM_COLUMNS if c not in SPECTRUM_LATER], _spectrum_cell)
+    if "step" not in cols:  # written before the spectrum could be recorded over training: all at step 0
+        cols = {"step": [0] * len(cols["index"]), **cols}
+    kinds = {"step": int, "index": int, "singular_value": float}
     return {name: np.asarray(v, dtype=kinds.get(name, object)) for name, v in cols.items()}
 
 

@@ -225,21 +225,41 @@ class Spectrum:
                 "predicted_mean_lambda": p.mean, "predicted_var_lambda": p.variance,
                 "predicted_var_iid": p.variance_iid, "predicted_var_orthogonal": p.variance_orthogonal}
 
-    def columns(self) -> dict[str, np.ndarray]:
-        """The singular values s (not λ = s²) as tidy long columns, one row per value: ``which`` is
+    def columns(self, step: int = 0) -> dict[str, np.ndarray]:
+        """The singular values s (not λ = s²) at ``step`` as tidy long columns, one row per value: ``which`` is
         ``jacobian`` (``sample`` the input's row, ``layer`` NaN) or ``weight`` (``layer`` 1..L, ``sample``
         NaN); ``index`` counts down the values in descending order from 0."""
-        rows = [("jacobian", math.nan, i, k, v) for i, s in enumerate(self.measured.singular_values)
-                for k, v in enumerate(s)]
-        rows += [("weight", layer, math.nan, k, v) for layer, s in enumerate(self.weights, start=1)
-                 for k, v in enumerate(s)]
-        cols = list(zip(*rows)) if rows else [()] * len(COLUMNS)
-        return {"which": np.asarray(cols[0], dtype=object), "layer": np.asarray(cols[1], dtype=object),
-                "sample": np.asarray(cols[2], dtype=object), "index": np.asarray(cols[3], dtype=int),
-                "singular_value": np.asarray(cols[4], dtype=float)}
+        return measured_columns(self.measured, self.weights, step)
 
 
-COLUMNS = ("which", "layer", "sample", "index", "singular_value")  # spectrum.csv in a run directory
+def measured_columns(measured: Measured, weights: list[np.ndarray], step: int) -> dict[str, np.ndarray]:
+    """``Spectrum.columns`` of a measurement at ``step``."""
+    rows = [(step, "jacobian", math.nan, i, k, v) for i, s in enumerate(measured.singular_values)
+            for k, v in enumerate(s)]
+    rows += [(step, "weight", layer, math.nan, k, v) for layer, s in enumerate(weights, start=1)
+             for k, v in enumerate(s)]
+    cols = list(zip(*rows)) if rows else [()] * len(COLUMNS)
+    return {"step": np.asarray(cols[0], dtype=int), "which": np.asarray(cols[1], dtype=object),
+            "layer": np.asarray(cols[2], dtype=object), "sample": np.asarray(cols[3], dtype=object),
+            "index": np.asarray(cols[4], dtype=int), "singular_value": np.asarray(cols[5], dtype=float)}
+
+
+def measure_now(model, x: np.ndarray, step: int) -> tuple[dict, dict[str, np.ndarray]]:
+    """The spectrum of ``model`` as it is, at ``step`` of training: its ``Measured.summary`` (with the step) and
+    its columns. An eval-mode forward on ``x``, as at init: no noise drawn, no state the training forward needs."""
+    measured = measure(model, x)
+    summary = {"step": step, **measured.summary(), "reason": measured.reason}
+    return summary, measured_columns(measured, weight_singular_values(model) if measured.applies else [], step)
+
+
+def join_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """spectrum.csv's columns of several steps, in step order."""
+    return {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
+
+
+# spectrum.csv in a run directory; ``step`` came later (a file without it holds step 0 alone)
+COLUMNS = ("step", "which", "layer", "sample", "index", "singular_value")
+LATER_COLUMNS = ("step",)
 N_INPUTS = 16  # at most this many training inputs (the first ones) a run measures J at
 MAX_WIDTH = 1024  # wider, and a run skips its spectrum: one SVD of a width² matrix alone takes a second
 BUDGET = 2e10  # width³-sized operations × depth a run spends on its spectrum (a few seconds on one core)
@@ -275,6 +295,9 @@ def stored(name: str, activation: str, init: str, depth: int, width: int, column
            summary: dict) -> Spectrum:
     """A ``Spectrum`` back from what a run stored: ``columns`` (``Spectrum.columns``, as read from spectrum.csv)
     and ``summary`` (``Spectrum.summary``, as read from summary.json, where NaN is null)."""
+    if "step" in columns and len(columns["step"]):  # the spectrum at init; later steps are drawn over training
+        first = np.asarray(columns["step"]) == np.min(columns["step"])
+        columns = {c: np.asarray(v)[first] for c, v in columns.items()}
     which = np.asarray(columns["which"]).astype(str)
     index = np.asarray(columns["index"], dtype=int)
     values = np.asarray(columns["singular_value"], dtype=float)

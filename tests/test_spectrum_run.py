@@ -147,3 +147,50 @@ def test_thinning_for_the_reference_keeps_the_spectrum(saved):
 
     run = saved[1]
     assert thin(run).spectrum is run.spectrum
+
+
+def over(steps, every, record_spectrum="recorded"):
+    cfg = build_config({"name": "spec", "seed": 3, "data": {"n_samples": 64}, "train": {"steps": steps},
+                        "record": {"every": every, "spectrum": record_spectrum},
+                        "model": {"depth": 6, "width": 12, "activation": "tanh", "init": "orthogonal"}})
+    return run_experiment(cfg)
+
+
+def jacobian_at(result, step):
+    c = result.spectrum
+    keep = (np.asarray(c["step"]) == step) & (np.asarray(c["which"]).astype(str) == "jacobian")
+    return np.asarray(c["singular_value"], dtype=float)[keep]
+
+
+def test_the_spectrum_over_training_is_the_model_at_each_recorded_step_and_changes_nothing(tmp_path):
+    long, short, init_only = over(10, 5), over(5, 5), over(10, 5, "init")
+    assert sorted(set(np.asarray(long.spectrum["step"]).tolist())) == [0, 5, 10]
+    # the same seed trains the same net: the 5-step run's last spectrum is the 10-step run's spectrum at step 5
+    np.testing.assert_array_equal(jacobian_at(long, 5), jacobian_at(short, 5))
+    np.testing.assert_array_equal(jacobian_at(long, 0), jacobian_at(init_only, 0))
+    assert not np.array_equal(jacobian_at(long, 10), jacobian_at(long, 0))  # training moved it
+    np.testing.assert_array_equal(long.steps["loss"], init_only.steps["loss"])  # and it changed no training
+    entries = long.summary["spectrum"]["over_training"]
+    assert [e["step"] for e in entries] == [0, 5, 10]
+    s = jacobian_at(long, 10).reshape(len(jacobian_at(long, 0)) // 12, 12)
+    assert entries[-1]["condition"] == pytest.approx(float(np.median(s.max(axis=1) / s.min(axis=1))), rel=1e-12)
+    assert "over_training" not in init_only.summary["spectrum"]
+    again = load_run(save_run(long, tmp_path))
+    np.testing.assert_array_equal(np.asarray(again.spectrum["step"]), np.asarray(long.spectrum["step"]))
+    from gradlab.reporters.figure import png_bytes
+    from gradlab.reporters.plots import run_figures
+    from gradlab.reporters.spectrum_plots import fig_spectrum_training
+
+    assert "spectrum_training.png" in run_figures(again) and "spectrum_training.png" not in run_figures(init_only)
+    assert png_bytes(fig_spectrum_training(again)) == png_bytes(fig_spectrum_training(again))
+
+
+def test_spectrum_off_measures_nothing_and_a_file_without_steps_reads_as_step_0(tmp_path):
+    off = over(2, 1, "off")
+    assert not (np.asarray(off.spectrum["which"]).astype(str) == "jacobian").any()
+    assert off.summary["spectrum"]["reason"] == "record.spectrum is off"
+    run_dir = save_run(over(2, 1, "init"), tmp_path)
+    lines = (run_dir / "spectrum.csv").read_text().splitlines()
+    (run_dir / "spectrum.csv").write_text("\n".join(line.split(",", 1)[1] for line in lines) + "\n")
+    old = load_run(run_dir)
+    assert set(np.asarray(old.spectrum["step"]).tolist()) == {0}

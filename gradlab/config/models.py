@@ -327,11 +327,15 @@ class RecordConfig(Strict):
     distributions: bool = Field(True, description="also record per-layer quantiles and histograms of the activations, "
                                                   "the back-propagated signal and the weight gradients "
                                                   "(distributions.csv)")
+    spectrum: Literal["off", "init", "recorded"] = Field(
+        "init", description="measure the singular values of the hidden stack's input-output Jacobian and of each "
+                            "weight matrix (spectrum.csv): at step 0 (init), at every recorded step (recorded: "
+                            "the spectrum over training), or not (off)")
     sharpness: Literal["off", "init", "recorded"] = Field(
         "init", description="measure λ_max, the top eigenvalue of the training loss's Hessian, and the learning-rate "
                             "limit 2/λ_max: at step 0 (init), at every recorded step (recorded), or not (off)")
 
-    @field_validator("sharpness", mode="before")
+    @field_validator("sharpness", "spectrum", mode="before")
     @classmethod
     def _off(cls, v):
         return "off" if v is False else v  # YAML 1.1 reads a bare ``off`` as false

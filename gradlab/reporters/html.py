@@ -122,6 +122,9 @@ CAPTIONS = {
                     "(dynamical isometry) passes every direction of the gradient on undistorted; a wide spread "
                     "trains a few directions and starves the rest, even where the mean looks healthy. Red: the "
                     "free-probability prediction.",
+    "spectrum_training.png": "The same spectrum at recorded steps: a density that stays put and a flat condition "
+                             "number are training that keeps the net near isometry; densities moving apart are the "
+                             "spectrum spreading as the weights learn.",
     "activation_bands.png": "Glorot & Bengio's Fig. 2: a band that slides to an end of the activation's range "
                             "and narrows is a layer saturating (a sigmoid's top hidden layer pushed toward 0); a "
                             "band that stays put is a layer training or, in a vanishing net, a layer not moving.",

@@ -533,9 +533,11 @@ def run_figures(result: "RunResult", steps=None) -> dict[str, Callable[["RunResu
         if steps:
             figures["signal_ridges.png"] = partial(fig_signal_ridges, steps=steps)
     if result.spectrum is not None and result.config is not None:  # drawn against the config's prediction
-        from .spectrum_plots import fig_run_spectrum
+        from .spectrum_plots import fig_run_spectrum, fig_spectrum_training, has_spectrum_over_training
 
         figures["spectrum.png"] = fig_run_spectrum
+        if has_spectrum_over_training(result):
+            figures["spectrum_training.png"] = fig_spectrum_training
     if has_sharpness(result):  # λ_max at two steps or more: record.sharpness recorded
         figures.update(SHARPNESS_FIGURES)
     return figures

@@ -127,3 +127,61 @@ def _weights_panel(ax, weights: list[np.ndarray]) -> None:
     ax.set_ylabel("singular value s of W$_l$")
     ax.set_title("the weights alone", fontsize=9)
     ax.legend(fontsize=8, frameon=False, loc="best")
+
+
+TRAINING_COLORS = ("0.2", "#7a5195", "#2a788e")  # step 0 as in the other figures, then two distinct
+
+
+def has_spectrum_over_training(result: "RunResult") -> bool:
+    """Whether the run recorded its Jacobian's spectrum at a step after init (``record.spectrum: recorded``)."""
+    return len((result.summary.get("spectrum") or {}).get("over_training") or []) > 1
+
+
+def fig_spectrum_training(result: "RunResult") -> "Figure":
+    """The Jacobian's spectrum over training (``record.spectrum: recorded``): left, the density of log10 λ at
+    step 0, at a middle recorded step and at the last; right, the median condition number and the fraction of s
+    within a factor 2 of 1 at every recorded step. Training that keeps a net near isometry keeps both flat; one
+    that spreads the spectrum moves the density apart and the condition number up."""
+    over = (result.summary.get("spectrum") or {}).get("over_training") or []
+    steps = [int(e["step"]) for e in over]
+    shown = sorted({steps[0], steps[len(steps) // 2], steps[-1]})
+    cols = result.spectrum
+    fig = figure(12, 4.8)
+    ax, tax = fig.subplots(1, 2, width_ratios=[1.4, 1])
+    jac = np.asarray(cols["which"]).astype(str) == "jacobian"
+    values = {s: np.asarray(cols["singular_value"], dtype=float)[jac & (np.asarray(cols["step"]) == s)] ** 2
+              for s in shown}
+    logs = {s: np.log10(v[np.isfinite(v) & (v > 0)]) for s, v in values.items()}
+    pooled = np.concatenate(list(logs.values()))
+    if not pooled.size:
+        empty(ax, "no positive singular values recorded")
+    else:
+        lo, hi = min(float(pooled.min()), -1.0), max(float(pooled.max()), 1.0)
+        edges = np.linspace(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo), BINS + 1)
+        for s, color in zip(shown, TRAINING_COLORS):
+            ax.hist(logs[s], bins=edges, density=True, histtype="step", lw=1.6, color=color,
+                    label=f"step {s}" + (" (init)" if s == steps[0] else " (last)" if s == steps[-1] else ""))
+        ax.axvline(0.0, color="0.5", lw=0.8, ls=":", label="λ = 1 (isometry)")
+        ticks = np.arange(math.ceil(edges[0]), math.floor(edges[-1]) + 1)
+        every = max(1, math.ceil(len(ticks) / 9))
+        ax.set_xticks(ticks[::every], [f"$10^{{{int(t)}}}$" for t in ticks[::every]])
+        ax.set_xlim(edges[0], edges[-1])
+        ax.legend(fontsize=8, frameon=False, loc="upper left")
+    ax.set_xlabel("λ = s², squared singular value of ∂x$_L$/∂x$_1$ (log scale)")
+    ax.set_ylabel("density per decade")
+    condition = np.array([e.get("condition") if e.get("condition") is not None else math.nan for e in over], float)
+    within = np.array([e.get("within_2x") if e.get("within_2x") is not None else math.nan for e in over], float)
+    ok = np.isfinite(condition) & (condition > 0)
+    tax.plot(np.array(steps)[ok], condition[ok], color="#d62728", marker="o", ms=3, lw=1.5)
+    tax.set_yscale("log")
+    tax.set_ylabel("condition number s$_{max}$/s$_{min}$ (median over inputs)", color="#d62728")
+    tax.set_xlabel("training step")
+    tax.grid(True, alpha=0.3)
+    share = tax.twinx()
+    share.plot(steps, 100 * within, color="#1f77b4", marker="s", ms=3, lw=1.2, ls="--")
+    share.set_ylim(0, 100)
+    share.set_ylabel("% of s within 2× of 1", color="#1f77b4")
+    m = result.config.model
+    fig.suptitle(f"The Jacobian's spectrum over training — {result.config.name}: {m.activation.name}, "
+                 f"{m.init.name}, depth {m.depth}, width {m.widths[-1]}", fontsize=11)
+    return fig
