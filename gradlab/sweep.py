@@ -370,9 +370,12 @@ def _finished(run_dir: Path) -> tuple[Optional[RunResult], Optional[str]]:
     if not run_dir.exists():
         return None, None
     try:
-        return load_run(run_dir), None
+        result = load_run(run_dir)
     except (FaultError, ResultsError) as exc:
         return None, str(exc)
+    if result.config is None:  # a foreign run may lack it; one that this sweep wrote has lost it
+        return None, f"{run_dir / 'config.yaml'} is missing; the run is incomplete"
+    return result, None
 
 
 def _set_aside(run_dir: Path) -> Path:

@@ -383,3 +383,19 @@ def test_what_the_format_does_not_know_is_ignored(tmp_path):
     assert "lr_schedule" not in loaded.steps and "train_acc" not in loaded.not_recorded
     assert set(loaded.steps["train_acc"]) == {0.5}
     ok(invoke("report", run, "--no-plots"))
+
+
+def test_a_sweep_run_that_lost_its_config_is_incomplete_not_foreign(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradlab.grid import make_axis
+    from gradlab.sweep import collect, make_sweep, run_sweep
+
+    s = make_sweep(None, [make_axis("model.depth", "2,3")], overrides=("train.steps=1", "data.n_samples=32"),
+                   name="lost")
+    summary = run_sweep(s, tmp_path, lambda: ThreadPoolExecutor(2))
+    first = summary.rows[0]["run"]
+    (summary.folder / "runs" / first / "config.yaml").unlink()
+    again = collect(summary.folder)
+    row = next(r for r in again.rows if r["run"] == first)
+    assert row["status"] == "failed" and "config.yaml is missing" in row["error"]

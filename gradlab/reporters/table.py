@@ -18,7 +18,7 @@ VERDICT_STYLE = {"vanishing": "bold cyan", "exploding": "bold red", "healthy": "
                  "undetermined": "bold yellow"}
 MAX_ROWS = 40  # deeper nets show the first and last layers, with the middle elided
 # a run directory another program wrote (docs/results-format.md) has no gradlab config to predict from
-NO_THEORY = ("not applicable: the run directory has no gradlab config (config.yaml), and the mean-field "
+NO_THEORY = ("the run directory has no gradlab config (config.yaml), and the mean-field "
              "prediction needs the model's activation, init and widths")
 
 
@@ -159,7 +159,7 @@ def verdict_text(summary: dict, floor: float, has_config: bool = True) -> Text:
     if summary.get("theory"):
         text.append("\n" + theory_line(summary["theory"]), "italic")
     elif not has_config:
-        text.append(f"\ntheory: {NO_THEORY}", "italic")
+        text.append(f"\ntheory: not applicable: {NO_THEORY}", "italic")
     if summary.get("sharpness"):
         text.append("\n" + sharpness_line(summary["sharpness"], summary.get("status")), "italic")
     # train and test on lines of their own, so that an 80-column terminal never breaks a label from its value
