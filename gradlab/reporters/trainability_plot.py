@@ -90,7 +90,8 @@ def fig_trainability(t: "Trainability") -> "Figure":
     ax = fig.subplots()
     cmap = colormaps[ACCURACY_CMAP].with_extremes(bad=MISSING_COLOR)
     norm = Normalize(t.chance, 1.0)
-    x_edges, y_edges = edges(t.sigma_w2), edges(t.depth.astype(float))
+    # neither a variance nor a depth goes below 0: the first cell stops there
+    x_edges, y_edges = np.maximum(edges(t.sigma_w2), 0.0), np.maximum(edges(t.depth.astype(float)), 0.0)
     mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(t.accuracy), cmap=cmap, norm=norm,
                          edgecolors="face", linewidth=0)
     ax.set_xlim(x_edges[0], x_edges[-1])
@@ -105,7 +106,7 @@ def fig_trainability(t: "Trainability") -> "Figure":
     what = METRIC_TEXT.get(t.metric, t.metric).format(**s)
     cbar = fig.colorbar(mesh, ax=ax, pad=0.02, aspect=30, extend="min" if (t.accuracy < t.chance).any() else "neither",
                         label=f"{what} after {s['steps']} {s['optimizer']} steps")
-    ticks = [v for v in np.arange(0.0, 1.0001, 0.1) if v > t.chance + 0.04]
+    ticks = [v for v in np.arange(0.0, 1.0001, 0.1) if v > t.chance + 0.06]  # clear of the chance label
     cbar.set_ticks([t.chance, *ticks], labels=[f"chance {t.chance:.2f}", *(f"{v:.1f}" for v in ticks)])
     seeds = f", mean of {s['seeds']} seeds" if s["seeds"] > 1 else ""
     fig.suptitle(f"Trainable depth: {spec_text(s['activation'], s['params'])}, width {s['width']}, "
