@@ -345,10 +345,11 @@ def correlation_fixed_point(act: Activation, sigma_w2: float, sigma_b2: float = 
 
     c* is the largest stable fixed point below 1 of the correlation map, where c_{l+1} − c changes sign from + to
     − as c grows: bracketed on a grid, then refined by Newton's method with the slope χ_c − 1, kept inside the
-    bracket by bisection (each step costs a 2-D quadrature; Newton needs a handful, bisection forty). The ordered phase has none: every pair of inputs
-    converges, c* = 1, χ_c = χ₁ < 1 and ξ_c is the gradient's depth scale ξ. In the chaotic phase (χ₁ > 1) c = 1
-    repels and c* < 1: nearby inputs decorrelate. Either way χ_c → 1 and ξ_c → ∞ at the order-to-chaos line,
-    and Schoenholz et al. find nets trainable up to a depth of about 6 ξ_c.
+    bracket by bisection (each step costs a 2-D quadrature; Newton needs a handful, bisection forty). The
+    ordered phase has none: every pair of inputs converges, c* = 1, χ_c = χ₁ < 1 and ξ_c is the gradient's depth
+    scale ξ. In the chaotic phase (χ₁ > 1) c = 1 repels and c* < 1: nearby inputs decorrelate. Either way
+    χ_c → 1 and ξ_c → ∞ at the order-to-chaos line, and Schoenholz et al. find nets trainable up to a depth of
+    about 6 ξ_c.
     """
     fp = fixed_point(act, sigma_w2, sigma_b2, bias, q0)
     if not (math.isfinite(fp.q) and fp.q > 0):
