@@ -1,9 +1,10 @@
 """The canonical experiments, kept small enough to commit: every shipped config and the default depth sweep.
 
 ``reproduce(out)`` writes ``out/runs/<config name>/`` (a run directory thinned to its first and last
-recorded steps, with its gradient-profile plot) and ``out/sweeps/default/`` (the sweep's spec, tables and
-plots, without its 98 run directories). ``gradlab compare OUT --baseline results/reference`` then checks a
-fresh set against the committed one.
+recorded steps, with its gradient-profile plot), ``out/sweeps/default/`` (the sweep's spec, tables and
+plots, without its 98 run directories), and ``out/sweeps/<config name>/`` for each config with a ``sweep:``
+section (trainability_tanh), kept the same way. ``gradlab compare OUT --baseline results/reference`` then
+checks a fresh set against the committed one.
 
 ``gradlab reproduce`` writes to ``results/reproduced`` unless told otherwise: the committed reference is replaced
 only on purpose, with ``--update-reference``.
@@ -86,9 +87,14 @@ def reproduce(out: Path, configs: Optional[Path], make_executor: Callable,
     from .results import write_run
     from .shipped import folder
     from .sweep import make_sweep, run_sweep
+    from .yamlio import read_yaml
 
     out, written = check_writable(out), []  # before minutes of runs, not after
+    config_sweeps = []
     for path in sorted(Path(configs or folder()).glob("*.yaml")):
+        if "sweep" in read_yaml(path)[0]:  # a config with a sweep: section is a sweep, run below
+            config_sweeps.append(path)
+            continue
         config = load_config(path)
         if on_item:
             on_item(config.name)
@@ -99,20 +105,19 @@ def reproduce(out: Path, configs: Optional[Path], make_executor: Callable,
             write_run(result, target)
             write_figures({n: FIGURES[n] for n in RUN_PLOTS}, result, target / "plots")
         written.append(target)
-    if not sweep:
-        return written
-    if on_item:
-        on_item("sweep default")
-    with tempfile.TemporaryDirectory() as tmp:
-        summary = run_sweep(make_sweep(None, []), Path(tmp), make_executor)
+    for path in ([None] if sweep else []) + config_sweeps:  # the default sweep (unless --no-sweep), then the configs'
+        if on_item:
+            on_item(f"sweep {'default' if path is None else path.stem}")
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = run_sweep(make_sweep(path, []), Path(tmp), make_executor)
 
-        def build_sweep(folder: Path) -> None:
-            folder.mkdir()
-            for name in SWEEP_FILES:
-                shutil.copy2(Path(tmp) / name, folder / name)
-            summary.folder = folder
-            write_figures({n: SWEEP_FIGURES[n] for n in SWEEP_PLOTS}, summary, folder / "plots")
+            def build_sweep(folder: Path) -> None:
+                folder.mkdir()
+                for name in SWEEP_FILES:
+                    shutil.copy2(Path(tmp) / name, folder / name)
+                summary.folder = folder
+                write_figures({n: SWEEP_FIGURES[n] for n in SWEEP_PLOTS}, summary, folder / "plots")
 
-        _replace(out / "sweeps" / summary.name, build_sweep)
-        written.append(out / "sweeps" / summary.name)
+            _replace(out / "sweeps" / summary.name, build_sweep)
+            written.append(out / "sweeps" / summary.name)
     return written

@@ -92,12 +92,14 @@ def phenomenon(text: str) -> str:
 def describe() -> list[tuple[str, str, str]]:
     """(name, the net in brief, the phenomenon) for each shipped config, as ``registry.describe`` gives the
     rows of a registry, for ``gradlab list configs``."""
-    from .config import load_config  # pydantic: only when the configs are listed
+    from .config import build_config, read_yaml  # pydantic: only when the configs are listed
 
     rows = []
     for name in names():
         path = folder() / f"{name}{SUFFIX}"
-        model = load_config(path).model
+        data, lines = read_yaml(path)
+        data.pop("sweep", None)  # a config that is a sweep: its base net
+        model = build_config(data, str(path), lines).model
         net = [f"depth={model.depth}", f"activation={model.activation.name}", f"init={model.init.name}"]
         net += [part for part, on in (("batchnorm", model.batchnorm.enabled), ("residual", model.residual.enabled))
                 if on]
