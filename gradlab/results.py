@@ -167,7 +167,8 @@ def _write_files(result: RunResult, folder: Path, run_id: str) -> None:
     """The run's files, in a staging folder no reader looks at: the rename of the folder is the atomic step."""
     # the format first, as summarize puts it; a run loaded from before the format was versioned is version 1 too
     summary = {"format_version": FORMAT_VERSION, **result.summary, "run_id": run_id}
-    _write_synced(folder / "config.yaml", config_yaml(result.config))
+    if result.config is not None:  # another writer's run (gradlab.probe) has no config: its theory does not apply
+        _write_synced(folder / "config.yaml", config_yaml(result.config))
     _write_synced(folder / "steps.csv", csv_text(result.steps))
     _write_synced(folder / "layers.csv", csv_text(result.layers))
     if result.spectrum is not None:

@@ -21,8 +21,8 @@ LAYERS = [
     # shipped configs, found by name
     ("names", "yamlio", "config", "guard", "registry", "schema", "recorder", "theory", "spectrum", "sharpness",
      "activation_facts", "remedies", "provenance", "shipped"),
-    # one run: the training loop and its directory on disk
-    ("experiment", "results"),
+    # one run: the training loop and its directory on disk, and the probe that writes one from a PyTorch loop
+    ("experiment", "results", "probe"),
     # many runs: grid points (and the keys results are matched on), executors, sweeps, comparisons
     ("grid", "executors", "sweep", "compare"),
     # drawing and rendering what the layers below produced
