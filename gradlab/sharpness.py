@@ -25,8 +25,9 @@ top eigenvalues are close (power iteration's error falls as (λ₂/λ₁)^2k; La
 Kaniel and Paige), and it seeks the largest *algebraic* eigenvalue, where plain power iteration finds the largest
 |λ|: a network's Hessian is indefinite. On lr_too_high's net at init, 11 products give λ_max = 106.28 (to 1e-7,
 as scipy's eigsh gives on the same products; its λ_min is −16). The iteration stops when the Ritz pair (θ, y)
-has ‖Hy − θy‖ = β_k|s_k| ≤ ``tol``·|θ| (an eigenvalue lies within that of θ), or after ``MAX_ITER`` products. A warm start from the previous measurement's
-eigenvector (``v0``) makes later measurements cheap: a few products where the top direction moved little.
+has ‖Hy − θy‖ = β_k|s_k| ≤ ``tol``·|θ| (an eigenvalue lies within that of θ), or after ``MAX_ITER`` products.
+A warm start from the previous measurement's eigenvector (``v0``) makes later measurements cheap: a few products
+where the top direction moved little.
 
 The products come from central differences of the engine's own exact gradients:
 
@@ -147,9 +148,9 @@ def top_eigenvalue(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndarr
 
 
 class _Frozen:
-    """A piecewise-linear activation with its pieces frozen where the base pass put them: f̃(x) = f(z₀) + f′(z₀)(x − z₀),
-    which is f itself on the linear piece of every entry and has the same Hessian (the one autodiff's
-    Hessian-vector products give: f″ = 0 almost everywhere). Without it a perturbation ±εv that moves a unit across
+    """A piecewise-linear activation with its pieces frozen where the base pass put them:
+    f̃(x) = f(z₀) + f′(z₀)(x − z₀), which is f itself on the linear piece of every entry and has the same Hessian
+    (the one autodiff's Hessian-vector products give: f″ = 0 almost everywhere). Without it a perturbation ±εv that moves a unit across
     its kink adds the jump of the gradient over 2ε to Hv, and the iteration, which amplifies whatever Hv returns,
     seeks out such units: on a 10-layer ReLU net λ_max then depends on ε by a factor of 3.
 
