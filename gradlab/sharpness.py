@@ -150,9 +150,9 @@ def top_eigenvalue(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndarr
 class _Frozen:
     """A piecewise-linear activation with its pieces frozen where the base pass put them:
     f̃(x) = f(z₀) + f′(z₀)(x − z₀), which is f itself on the linear piece of every entry and has the same Hessian
-    (the one autodiff's Hessian-vector products give: f″ = 0 almost everywhere). Without it a perturbation ±εv that moves a unit across
-    its kink adds the jump of the gradient over 2ε to Hv, and the iteration, which amplifies whatever Hv returns,
-    seeks out such units: on a 10-layer ReLU net λ_max then depends on ε by a factor of 3.
+    (the one autodiff's Hessian-vector products give: f″ = 0 almost everywhere). Without it a perturbation ±εv that
+    moves a unit across its kink adds the jump of the gradient over 2ε to Hv, and the iteration, which amplifies
+    whatever Hv returns, seeks out such units: on a 10-layer ReLU net λ_max then depends on ε by a factor of 3.
 
     f(z₀) and f′(z₀) are re-evaluated at each pass with the activation's current parameters (a PReLU slope is
     among the perturbed ones) and its private noise stream (an ``rrelu`` slope, a ``noisy_relu`` shift). For the
