@@ -65,8 +65,9 @@ def fig_sharpness(result: "RunResult") -> "Figure":
     ax_loss.set_ylabel("loss (training objective)")
     ax_loss.set_title("loss", fontsize=10)
 
+    full = result.config is not None and result.config.train.batch_size == "full"
     ax_lam.plot(step[measured], lam[measured], color=LAMBDA_COLOR, marker="o", ms=4, lw=1.2,
-                label="λ_max (Hessian of the step's batch loss)")
+                label=f"λ_max (Hessian of the {'training' if full else 'step’s batch'} loss)")
     threshold = _threshold(result.summary)
     shown = lam[measured]
     if threshold is not None:
