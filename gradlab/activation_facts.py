@@ -34,7 +34,7 @@ from .engine.initializers import VARIANCE
 from .engine.losses import log_softmax, softmax_cross_entropy
 from .errors import UsageError
 from .recorder import SATURATION
-from .theory import CRITICAL_TOL, STOCHASTIC, activation, chi1, critical_sigma_w2, fall_depth, gaussian_expectation
+from .theory import STOCHASTIC, activation, chi1, fall_depth, gaussian_expectation, reached_critical_sigma_w2
 
 X_RANGE = (-6.0, 6.0)  # where the curves are drawn and max φ′ is taken
 POINTS = 1201  # a step of 0.01, with x = 0 (every rectifier's kink) on the grid
@@ -124,19 +124,6 @@ def init_sigma_w2(init: str, width: int = 256) -> float:
     return VARIANCE[init](width, width) * width
 
 
-def critical_or_none(act) -> float:
-    """The σ_w² at which χ₁ = 1 with σ_b² = 0, checked by iterating to q* there; NaN where none reaches it.
-
-    ``theory.critical_sigma_w2`` returns a limit where its equation has no root. That limit is on the line for
-    ReLU (χ = σ_w²/2 whatever q), but not for GELU, where it is 4 = 1/φ′(0)² and χ₁ there is 2: from q₀ = 1, up to
-    σ_w² ≈ 2.35 q falls to q* = 0 and χ₁ = σ_w²/4 ≤ 0.59; beyond, q grows without bound, where GELU is ReLU, and
-    χ₁ = σ_w²/2 ≥ 1.18. χ₁ jumps over 1."""
-    sw2 = critical_sigma_w2(act)
-    if not math.isfinite(sw2) or abs(chi1(act, sw2) - 1.0) > CRITICAL_TOL:
-        return math.nan
-    return sw2
-
-
 @dataclass
 class Facts:
     """The numbers of one activation (eval mode; see the module's docstring for each)."""
@@ -163,7 +150,7 @@ def _mean_field(name: str) -> tuple[float, tuple[float, ...], float]:
     q* like a power of the depth (tanh, ELU), so computed once per process."""
     act = activation(name)
     return (float(gaussian_expectation(lambda h: act.grad(h) ** 2)),
-            tuple(chi1(act, init_sigma_w2(init)) for init in INITS), critical_or_none(act))
+            tuple(chi1(act, init_sigma_w2(init)) for init in INITS), reached_critical_sigma_w2(name))
 
 
 def facts(name: str, drawn: Optional[Curves] = None) -> Facts:

@@ -7,7 +7,7 @@ theory that ``gradlab.theory`` draws over the measurement:
   init whose σ_w² solves χ₁ = 1 (``theory.critical_sigma_w2``, for this activation and σ_b²) keeps the signal
   level. It is written in the init's own family where that family has a gain: for equal widths Xavier, He,
   LeCun and orthogonal all give σ_w² = gain² (Var(W)·fan_in), so the gain is √σ_w²*. Whether the critical
-  point is reachable is checked, not assumed: ``chi1`` at the solution must be 1. GELU has none (χ₁ jumps
+  point is reachable is checked, not assumed (``theory.reached_critical_sigma_w2``). GELU has none (χ₁ jumps
   across 1 where q* leaves 0); sigmoid has one, at σ_w² ≈ 103 for σ_b² = 0, where half its units saturate.
 - **The activation.** tanh at its critical point (σ_w² = 1 for σ_b² = 0) and ReLU with He init (σ_w² = 2), each
   predicted by the same theory.
@@ -38,7 +38,6 @@ GAIN_FAMILIES = {"xavier_normal": 1.0, "xavier_uniform": 1.0, "he_normal": math.
                  "he_uniform": math.sqrt(2.0), "lecun_normal": 1.0, "orthogonal": 1.0}
 FAN_AVERAGING = {"xavier_normal", "xavier_uniform", "orthogonal"}  # σ_w² = gain² only where fan_in = fan_out
 ALTERNATIVES = ("tanh", "relu")  # activations with a reachable critical point that people know
-REACHED = 1e-3  # |χ₁ − 1| at the solved σ_w² below which the critical point counts as reachable
 CRITICAL = 1e-2  # |χ₁ − 1| below which the init is already critical: the cause lies elsewhere
 LR_MARGIN = 0.5  # the suggested lr, as a fraction of the limit 2/λ_max: sharpness rises while training
 # Between 2/λ_max and about 4/λ_max, gradient descent on a wide net first blows the loss up, then settles in a
@@ -100,10 +99,9 @@ def _critical_init(model, act_name: str, params: dict, keep_family: bool = True
                    ) -> Optional[tuple[str, float, float]]:
     """(init family, gain, σ_w²) putting χ₁ at 1 for this activation and the model's σ_b², or None where no σ_w²
     does. ``keep_family``: in the model's own init family where it can say it."""
-    act = theory.activation(act_name, **params)
-    sb2, bias = model.bias_std ** 2, model.bias_init
-    sw2 = theory.critical_sigma_w2(act, sb2, bias)
-    if not (math.isfinite(sw2) and sw2 > 0 and abs(theory.chi1(act, sw2, sb2, bias) - 1.0) < REACHED):
+    sw2 = theory.reached_critical_sigma_w2(act_name, tuple(sorted(params.items())), model.bias_std ** 2,
+                                           model.bias_init)
+    if not (math.isfinite(sw2) and sw2 > 0):
         return None
     family = _family(model.init.name if keep_family else None, sw2, len(set(model.widths)) == 1)
     return family, math.sqrt(sw2), sw2

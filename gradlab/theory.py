@@ -200,6 +200,22 @@ def critical_sigma_w2(act: Activation, sigma_b2: float = 0.0, bias: float = 0.0)
     return float(residual(math.exp(0.5 * (a + b)))[0])
 
 
+@functools.lru_cache(maxsize=256)
+def reached_critical_sigma_w2(name: str, params: tuple = (), sigma_b2: float = 0.0, bias: float = 0.0) -> float:
+    """``critical_sigma_w2`` of the registry activation ``name`` (``params`` as sorted pairs), checked by iterating
+    to q* there: χ₁ must be 1 within ``CRITICAL_TOL``; NaN where no σ_w² reaches it.
+
+    Where its equation has no root, ``critical_sigma_w2`` returns a limit. That limit is on the line for ReLU
+    (χ = σ_w²/2 whatever q), but not for GELU, where it is 4 = 1/φ′(0)² and χ₁ there is 2: from q₀ = 1, up to
+    σ_w² ≈ 2.35 q falls to q* = 0 and χ₁ = σ_w²/4 ≤ 0.59; beyond, q grows without bound, where GELU is ReLU, and
+    χ₁ = σ_w²/2 ≥ 1.18. χ₁ jumps over 1. Cached: the check iterates to a q* that creeps (thousands of steps)."""
+    act = activation(name, **dict(params))
+    sw2 = critical_sigma_w2(act, sigma_b2, bias)
+    if not math.isfinite(sw2) or abs(chi1(act, sw2, sigma_b2, bias) - 1.0) > CRITICAL_TOL:
+        return math.nan
+    return sw2
+
+
 def chi1_grid(act: Activation, sigma_w2, sigma_b2, bias: float = 0.0, q0: float = 1.0,
               max_iter: int = 1500, tol: float = 1e-12) -> np.ndarray:
     """χ₁ over broadcast arrays of σ_w² and σ_b², iterating every cell's length map at once (for the phase

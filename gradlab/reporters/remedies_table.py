@@ -63,7 +63,7 @@ def render_remedies(summary: dict, command: str = "gradlab run CONFIG") -> Group
         effect = _effect(s)
         if effect.plain:
             table.add_row("", effect)
-    parts = [Text("What to try", "bold underline"), table]
+    parts = [Text(""), Text("What to try", "bold underline"), table]
     for s in suggestions:
         if s["kind"] == "no_init":
             parts.append(Text(f"{s['title']}: {s['why']}", "yellow"))
