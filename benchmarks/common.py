@@ -32,3 +32,21 @@ def write_report(path: Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {path}")
+
+
+def benchmark_args(doc: str, name: str, repeats: int):
+    """The options every timing benchmark takes (--repeats, --threads, --json), parsed, with BLAS pinned to
+    --threads and its kernel printed: the top of a benchmark's ``main``."""
+    import argparse
+
+    from threadpoolctl import threadpool_limits
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
+    parser.add_argument("--json", type=Path, default=None, help=f"default: benchmarks/results/{name}-<threads>t.json")
+    args = parser.parse_args()
+    args.json = args.json or Path(f"benchmarks/results/{name}-{args.threads}t.json")
+    threadpool_limits(args.threads)
+    print(describe_blas())
+    return args

@@ -10,15 +10,13 @@ last eigenvector. The probe costs two gradient evaluations per Hessian-vector pr
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
 from gradlab.config import build_config
 from gradlab.experiment import run_experiment
 
-from common import describe_blas, write_report
+from common import benchmark_args, write_report
 
 DEPTHS = [10, 30]
 MODES = ("off", "init", "recorded")
@@ -34,16 +32,7 @@ def run(depth: int, mode: str) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
-    parser.add_argument("--json", type=Path, default=None, help="default: benchmarks/results/sharpness-<threads>t.json")
-    args = parser.parse_args()
-    args.json = args.json or Path(f"benchmarks/results/sharpness-{args.threads}t.json")
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(args.threads)
-    print(describe_blas())
+    args = benchmark_args(__doc__, "sharpness", repeats=3)
     print(f"threads: {args.threads}; 200 steps, recording every 10")
     print(f"{'depth':>5} {'mode':>9} {'run s':>7} {'/off':>5} {'hvp':>4}")
     rows = []
