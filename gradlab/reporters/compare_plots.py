@@ -34,24 +34,34 @@ def _label(side: "Side", i: int) -> str:
     return f"{side.name} ({'reference' if i == 0 else side.path.parent.name + '/' + side.path.name})"
 
 
-def fig_runs(sides: list["Side"]) -> "Figure":
-    """‖∂L/∂W‖ per layer at step 0 and at the end, a colour per run."""
+def _layer_panels(sides: list["Side"], draw: Callable, ylabel: str, title: str) -> "Figure":
+    """Two panels over the layers on a shared log y axis, at step 0 and at the end of training, a colour and a
+    line style per run: ``draw(ax, side, i, color, first)`` draws one run in one panel."""
     fig = figure(12, 5)
     axes = fig.subplots(1, 2, sharey=True)
-    for ax, (title, step) in zip(axes, (("at step 0 (init)", 0), ("at the end of training", None))):
+    for ax, (name, first) in zip(axes, (("at step 0 (init)", True), ("at the end of training", False))):
         for i, (side, color) in enumerate(zip(sides, _colors(len(sides)))):
-            profile = side.data.profile("grad_W", step)
-            x, y = _finite(np.arange(1, len(profile) + 1), profile)
-            ax.plot(x, y, color=color, ls=STYLES[i % len(STYLES)], marker="o", ms=3, lw=1.6, label=_label(side, i))
+            draw(ax, side, i, color, first)
         ax.set_yscale("log")
-        layer_axis(ax, sides[0].data.n_layers)  # whole layers: a 3-layer net has no layer 1.25
-        ax.set_title(title, fontsize=10)
+        layer_axis(ax, max(s.data.n_layers for s in sides))  # whole layers: a 3-layer net has no layer 1.25
+        ax.set_title(name, fontsize=10)
         ax.set_xlabel("layer l   (1 = first hidden layer … last = output layer)")
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("‖∂L/∂W$_l$‖  (Frobenius norm of the weight gradient)")
+    axes[0].set_ylabel(ylabel)
     axes[1].legend(loc="best", fontsize=8)
-    fig.suptitle(f"Per-layer weight gradients compared: {', '.join(s.name for s in sides)}", fontsize=11)
+    fig.suptitle(f"{title}: {', '.join(s.name for s in sides)}", fontsize=11)
     return fig
+
+
+def fig_runs(sides: list["Side"]) -> "Figure":
+    """‖∂L/∂W‖ per layer at step 0 and at the end, a colour per run."""
+    def draw(ax, side, i, color, first):
+        profile = side.data.profile("grad_W", 0 if first else None)
+        x, y = _finite(np.arange(1, len(profile) + 1), profile)
+        ax.plot(x, y, color=color, ls=STYLES[i % len(STYLES)], marker="o", ms=3, lw=1.6, label=_label(side, i))
+
+    return _layer_panels(sides, draw, "‖∂L/∂W$_l$‖  (Frobenius norm of the weight gradient)",
+                         "Per-layer weight gradients compared")
 
 
 def fig_sweeps(sides: list["Side"]) -> "Figure":
@@ -93,28 +103,20 @@ def fig_signal_spread(sides: list["Side"]) -> "Figure":
     its tail. The y range is the data's own."""
     from .distribution_plots import layer_quantiles
 
-    fig = figure(12, 5)
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, (title, first) in zip(axes, (("at step 0 (init)", True), ("at the last recorded step", False))):
-        for i, (side, color) in enumerate(zip(sides, _colors(len(sides)))):
-            run = side.data
-            steps = np.unique(run.distributions["step"])
-            step = int(steps[0] if first else steps[-1])
-            layers = np.arange(1, run.n_layers + 1)
-            lo, mid, hi = (layer_quantiles(run, "signal", step, q) for q in (BAND[0], 0.5, BAND[1]))
-            ok = np.isfinite(lo) & np.isfinite(hi) & (lo > 0) & (hi > 0)
-            ax.fill_between(layers[ok], lo[ok], hi[ok], color=color, alpha=0.18, lw=0)
-            x, y = _finite(layers, mid)
-            ax.plot(x, y, color=color, ls=STYLES[i % len(STYLES)], marker="o", ms=3, lw=1.6,
-                    label=f"{_label(side, i)}, step {step}")
-        ax.set_yscale("log")
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("layer l   (1 = first hidden layer … last = output layer)")
-        ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("|∂L/∂z| of one entry: median, 10–90% shaded")
-    axes[1].legend(loc="best", fontsize=8)
-    fig.suptitle(f"Back-propagated signal distributions compared: {', '.join(s.name for s in sides)}", fontsize=11)
-    return fig
+    def draw(ax, side, i, color, first):
+        run = side.data
+        steps = np.unique(run.distributions["step"])
+        step = int(steps[0] if first else steps[-1])
+        layers = np.arange(1, run.n_layers + 1)
+        lo, mid, hi = (layer_quantiles(run, "signal", step, q) for q in (BAND[0], 0.5, BAND[1]))
+        ok = np.isfinite(lo) & np.isfinite(hi) & (lo > 0) & (hi > 0)
+        ax.fill_between(layers[ok], lo[ok], hi[ok], color=color, alpha=0.18, lw=0)
+        x, y = _finite(layers, mid)
+        ax.plot(x, y, color=color, ls=STYLES[i % len(STYLES)], marker="o", ms=3, lw=1.6,
+                label=f"{_label(side, i)}, step {step}")
+
+    return _layer_panels(sides, draw, "|∂L/∂z| of one entry: median, 10–90% shaded",
+                         "Back-propagated signal distributions compared")
 
 
 def _all_have_distributions(sides: list["Side"]) -> bool:
