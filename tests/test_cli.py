@@ -227,4 +227,4 @@ def test_run_prints_where_the_forward_pass_overflowed(tmp_path, tiny):
     assert result.exit_code == 0, result.output
     flat = " ".join(result.output.split())
     assert "exploding: the forward pass overflowed at layer" in flat and "of 201; training diverged at step 0" in flat
-    assert "healthy" not in flat
+    assert "healthy" not in flat.split("What to try")[0]  # the verdict (a remedy below may predict "healthy")

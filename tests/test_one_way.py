@@ -20,11 +20,11 @@ LAYERS = [
     # per-layer statistics and the verdict, and the mean-field theory; the provenance every result records; the
     # shipped configs, found by name
     ("names", "yamlio", "config", "guard", "registry", "schema", "recorder", "theory", "spectrum", "sharpness",
-     "activation_facts", "remedies", "provenance", "shipped"),
+     "activation_facts", "remedies", "results_format", "provenance", "shipped"),
     # one run: the training loop and its directory on disk, and the probe that writes one from a PyTorch loop
     ("experiment", "results", "probe"),
     # many runs: grid points (and the keys results are matched on), executors, sweeps, comparisons
-    ("grid", "executors", "sweep", "compare"),
+    ("grid", "executors", "sweep", "compare", "trainability"),
     # drawing and rendering what the layers below produced
     ("reporters",),
     # the entry points
