@@ -242,6 +242,20 @@ def test_diverged_and_missing_points_are_marked_not_coloured(tmp_path):
     assert a == trainability_plot.write_trainability(tmp_path / "b.png", t).read_bytes()
 
 
+def test_where_xi_c_is_undefined_the_figure_says_so_instead_of_drawing_curves():
+    from gradlab.trainability import Trainability
+
+    curve = T.trainable_depth("relu", [0.5, 1.0, 3.0], 0.0)  # q* = 0 below σ_w² = 2, unbounded above
+    assert not np.isfinite(curve.xi_c).any()
+    t = Trainability("relu", np.array([1.0, 3.0]), np.array([2, 3]), np.full((2, 2), 0.5), np.zeros((2, 2), int), 0,
+                     0.5, curve, "final_train_acc", {"activation": "relu", "params": {}, "width": 8, "steps": 2,
+                                                     "optimizer": "sgd", "batch_size": 8, "dataset": "moons",
+                                                     "seeds": 1, "sigma_b2": 0.0})
+    fig = trainability_plot.fig_trainability(t)
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["order-to-chaos line, $\\sigma_w^2$ = 2 (χ₁ = 1)"]
+    assert any("undefined" in x.get_text() for x in fig.legends[0].get_texts())
+
+
 @pytest.mark.parametrize("args, says", [
     (["--depth", "4,8", "--set", "model.init.gain=1"], "2 depths"),
     (["--grid", "model.init.gain=0.8,1.3", "--set", "model.depth=4"], "model.depth is not swept"),

@@ -30,6 +30,7 @@ CURVE_COLOR = "white"  # drawn with a black edge, so it reads on the dark and th
 CRITICAL_STYLE = dict(color="black", lw=1.3, ls=(0, (5, 3)))
 SW2, SB2 = r"$\sigma_w^2$", r"$\sigma_b^2$"  # mathtext: a literal σ_w would print its underscore
 XI, CHI = r"$\xi_c$", r"$\chi_c$"
+MAX_DEPTH_TICKS = 12  # label every swept depth up to this many
 # the runs record the training accuracy of the last mini-batch and the test accuracy of the whole test split
 METRIC_TEXT = {"final_train_acc": "training accuracy (last batch of {batch_size})",
                "final_test_acc": "test accuracy"}
@@ -45,13 +46,16 @@ def _curves(ax: "Axes", t: "Trainability", top: float) -> list:
     """ξ_c and trainable_xi · ξ_c over σ_w², clipped at the top of the axes (both are infinite on the critical
     line, and the curve is drawn up to it from both sides); the critical σ_w² as a dashed vertical line."""
     c = t.curve
-    handles = []
-    for factor, lw, ls, label in ((c.trainable_xi, 2.6, "-", f"{c.trainable_xi:g} {XI}: trainable up to about here"),
-                                  (1.0, 1.4, (0, (4, 2)), f"{XI} = −1/ln {CHI}: the correlation depth scale")):
-        depth = np.minimum(factor * c.xi_c, 10 * top)  # inf clipped far above the axes: the line runs off the top
-        line, = ax.plot(c.sigma_w2, depth, color=CURVE_COLOR, lw=lw, ls=ls, zorder=4, label=label,
-                        path_effects=_outlined(lw), solid_capstyle="butt")
-        handles.append(line)
+    if not np.isfinite(c.xi_c).any():  # e.g. ReLU without bias variance: q* is 0 or unbounded, the map divides by it
+        handles = [note(f"{XI} is undefined over this range (the length map has no finite, positive q*): no curves")]
+    else:
+        handles = []
+        for factor, lw, ls, label in (
+                (c.trainable_xi, 2.6, "-", f"{c.trainable_xi:g} {XI}: trainable up to about here"),
+                (1.0, 1.4, (0, (4, 2)), f"{XI} = −1/ln {CHI}: the correlation depth scale")):
+            depth = np.minimum(factor * c.xi_c, 10 * top)  # inf clipped far above the axes: runs off the top
+            handles += ax.plot(c.sigma_w2, depth, color=CURVE_COLOR, lw=lw, ls=ls, zorder=4, label=label,
+                               path_effects=_outlined(lw), solid_capstyle="butt")
     if math.isfinite(c.critical_sigma_w2):
         handles.append(ax.axvline(c.critical_sigma_w2, zorder=3, **CRITICAL_STYLE,
                                   label=f"order-to-chaos line, {SW2} = {c.critical_sigma_w2:.3g} (χ₁ = 1)"))
@@ -85,6 +89,7 @@ def fig_trainability(t: "Trainability") -> "Figure":
     100%, with ξ_c and its multiple overlaid (see ``_curves``)."""
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
+    from matplotlib.ticker import FixedLocator, MaxNLocator
 
     fig = figure(9.5, 6.6)
     ax = fig.subplots()
@@ -102,6 +107,8 @@ def fig_trainability(t: "Trainability") -> "Figure":
     _phase_labels(ax, t)
     ax.set_xlabel(f"{SW2}   (weight variance × fan-in; lecun_normal with gain² = {SW2})")
     ax.set_ylabel("depth (hidden layers)")
+    # the swept depths at their cells' centres; where there are too many to label, whole numbers
+    ax.yaxis.set_major_locator(FixedLocator(t.depth) if len(t.depth) <= MAX_DEPTH_TICKS else MaxNLocator(integer=True))
     s = t.setting
     what = METRIC_TEXT.get(t.metric, t.metric).format(**s)
     cbar = fig.colorbar(mesh, ax=ax, pad=0.02, aspect=30, extend="min" if (t.accuracy < t.chance).any() else "neither",
