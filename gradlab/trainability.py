@@ -55,7 +55,8 @@ def _refuse(folder: Path, why: str) -> UsageError:
                       f"trainability_tanh, or gradlab sweep CONFIG --depth 4..64:6 --grid model.init.gain=0.7..2:0.1")
 
 
-def _activation(folder: Path, base: dict) -> tuple[str, dict]:
+def _activation(base: dict) -> tuple[str, dict]:
+    """The base config's activation: its registry name and parameters (written as a name or a mapping)."""
     spec = base["model"]["activation"]
     return (spec["name"], {k: v for k, v in spec.items() if k != "name"}) if isinstance(spec, dict) else (spec, {})
 
@@ -117,7 +118,7 @@ def trainability(folder: Path, metric: str = METRIC) -> Trainability:
             count[i, j] += 1
     with np.errstate(invalid="ignore"):
         accuracy = total / count
-    name, params = _activation(folder, base)
+    name, params = _activation(base)
     sb2 = next((r["sigma_b2"] for r in rows), 0.0)
     half = (sw2[1] - sw2[0]) / 2, (sw2[-1] - sw2[-2]) / 2  # to the outer edges of the map's cells
     dense = np.linspace(max(sw2[0] - half[0], 0.5 * sw2[0]), sw2[-1] + half[1], THEORY_POINTS)
