@@ -8,3 +8,4 @@ python benchmarks/step.py --threads 1 --repeats 15
 python benchmarks/step.py --threads 2 --repeats 15
 python benchmarks/sweep.py
 python benchmarks/distributions.py --threads 1
+python benchmarks/sharpness.py --threads 1
