@@ -98,3 +98,11 @@ def test_the_cli_prints_the_block_and_applies_the_first(tmp_path):
     healthy = runner.invoke(app, ["run", str(CONFIGS / "relu_he.yaml"), "--set", "train.steps=2", "-o",
                                   str(tmp_path), "--no-plots", "--apply-suggestion"])
     assert healthy.exit_code == 0 and "nothing to apply" in healthy.output and "What to try" not in healthy.output
+
+
+def test_the_html_page_of_a_run_that_is_not_healthy_shows_what_to_try():
+    from gradlab.reporters.html import run_page
+
+    page = run_page(run_experiment(step0("sigmoid_deep")))
+    assert page.count("What to try") == 1 and "the critical init for sigmoid" in page
+    assert "What to try" not in run_page(run_experiment(step0("relu_he")))

@@ -217,13 +217,16 @@ def run_page(result: "RunResult", steps=None) -> str:
     metadata. ``steps``: the steps the signal ridges show (``distribution_plots.ridge_steps``)."""
     from ..results import config_yaml
     from .plots import describe, run_figures
+    from .remedies_table import render_remedies
     from .table import layer_table
 
     s, cfg = result.summary, result.config
     config = (code(config_yaml(cfg)) if cfg is not None else  # a run directory another program wrote
               f"<p>None: {esc(s.get('writer') or 'another program')} wrote this run directory without a gradlab "
               f"config (config.yaml), so the mean-field theory is not applicable.</p>")
+    remedies = render_remedies(s, title=False)
     body = [_run_banner(result),
+            *(["<section><h2>What to try</h2>", terminal(remedies), "</section>"] if remedies is not None else []),
             "<section><h2>Per-layer gradients</h2>", terminal(layer_table(result)), "</section>",
             "<section><h2>Figures</h2>", figures(run_figures(result, steps), result), "</section>",
             "<section><h2>Run</h2>",

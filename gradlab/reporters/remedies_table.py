@@ -48,8 +48,9 @@ def _effect(s: dict) -> Text:
     return out
 
 
-def render_remedies(summary: dict, command: str = "gradlab run CONFIG") -> Group | None:
-    """The block, or None for a run without suggestions (a healthy one, or one written before them)."""
+def render_remedies(summary: dict, command: str = "gradlab run CONFIG", title: bool = True) -> Group | None:
+    """The block, or None for a run without suggestions (a healthy one, or one written before them); ``title``:
+    headed "What to try" (a page that gives it its own heading leaves it out)."""
     suggestions = summary.get("suggestions") or []
     if not suggestions:
         return None
@@ -63,7 +64,7 @@ def render_remedies(summary: dict, command: str = "gradlab run CONFIG") -> Group
         effect = _effect(s)
         if effect.plain:
             table.add_row("", effect)
-    parts = [Text(""), Text("What to try", "bold underline"), table]
+    parts = [Text(""), Text("What to try", "bold underline"), table] if title else [table]
     for s in suggestions:
         if s["kind"] == "no_init":
             parts.append(Text(f"{s['title']}: {s['why']}", "yellow"))
