@@ -32,6 +32,7 @@ from typing import Callable, Optional
 
 from . import theory
 from .config import ExperimentConfig, build_config
+from .errors import ConfigError, GradlabError
 
 # the init families whose hidden-layer σ_w² = Var(W)·fan_in is gain² for equal widths, and their default gain
 GAIN_FAMILIES = {"xavier_normal": 1.0, "xavier_uniform": 1.0, "he_normal": math.sqrt(2.0),
@@ -107,16 +108,20 @@ def _critical_init(model, act_name: str, params: dict, keep_family: bool = True
     return family, math.sqrt(sw2), sw2
 
 
-def _predicted(s: Suggestion, config: ExperimentConfig, predict: Callable) -> Suggestion:
-    """Fill in the prediction for the config ``s`` makes; a config it cannot make is left without one."""
-    changed = apply(config, s.overrides)
+def _predicted(s: Suggestion, config: ExperimentConfig, predict: Callable) -> Optional[Suggestion]:
+    """Fill in the prediction for the config ``s`` makes; None where this config cannot take the change (the
+    config's own checks refuse it), so that it is not suggested."""
+    try:
+        changed = apply(config, s.overrides)
+    except ConfigError:
+        return None
     pred = predict(changed.model)
     depth = len(changed.model.widths)
     if pred.applies:
         s.chi1, s.factor = pred.chi1, math.sqrt(pred.chi1) if pred.chi1 >= 0 else math.nan
         s.reach = theory.threshold_depth(pred, config.record.floor)
         s.predicted = _verdict(pred.log10_signal[0], config.record)
-    elif pred.batchnorm_rate is not None:  # ‖δ‖² grows by the rate per layer toward the input
+    elif pred.batchnorm_rate is not None and pred.batchnorm_rate > 0:  # ‖δ‖² grows by it per layer, downwards
         s.factor = math.sqrt(pred.batchnorm_rate)
         s.predicted = _verdict(0.5 * depth * math.log10(pred.batchnorm_rate), config.record)
         s.reach = math.log10(1 / config.record.floor) / math.log10(s.factor) if s.factor > 1 else math.inf
@@ -170,7 +175,10 @@ def suggest(config: ExperimentConfig, summary: dict, predict: Callable) -> list[
         for alt in ALTERNATIVES:
             if alt == m.activation.name:
                 continue
-            family, gain, sw2 = _critical_init(m, alt, {}, keep_family=False)
+            found = _critical_init(m, alt, {}, keep_family=False)
+            if found is None:  # a large bias mean can take the critical point out of reach
+                continue
+            family, gain, sw2 = found
             out.append(Suggestion("activation", f"{alt} at its critical init",
                                   [f"model.activation={alt}", _init_line(family, gain)],
                                   f"{alt}'s χ₁ is 1 at σ_w² = {sw2:.4g}"))
@@ -179,7 +187,7 @@ def suggest(config: ExperimentConfig, summary: dict, predict: Callable) -> list[
                               "E[φ′(z)²]/Var[φ(z)] per layer remains"))
         out.append(Suggestion("residual", "residual blocks", ["model.residual.enabled=true"],
                               "the skips add the identity to each block's Jacobian (no mean-field prediction here)"))
-    return [_predicted(s, config, predict) if s.overrides else s for s in out]
+    return [s for s in (_predicted(s, config, predict) if s.overrides else s for s in out) if s is not None]
 
 
 def check(config: ExperimentConfig, suggestions: list[Suggestion], run: Callable) -> list[Suggestion]:
@@ -192,8 +200,12 @@ def check(config: ExperimentConfig, suggestions: list[Suggestion], run: Callable
         if s.kind in ("learning_rate", "no_init"):
             continue
         quick = apply(config, [*s.overrides, "train.steps=0", "train.epochs=null", "record.distributions=false",
-                               "record.sharpness=init"])
-        summary = run(quick).summary
+                               "record.spectrum=off", "record.sharpness=init"])
+        try:
+            summary = run(quick).summary
+        except GradlabError as exc:  # the run itself was fine: say why the check was not made, and keep it
+            s.extra["not_checked"] = str(exc)
+            continue
         s.checked = summary["verdict"]
         s.checked_log10_ratio = summary.get("log10_ratio_grad_W_init", math.nan)
         lr = _learning_rate(summary.get("sharpness"), CATAPULT)
