@@ -86,7 +86,8 @@ from . import __version__
 from .config import RecordConfig
 from .errors import ResultsError
 from .experiment import RunResult
-from .recorder import INT_COLUMNS, LAYER_COLUMNS, SATURATION, STEP_COLUMNS, verdict
+from .recorder import _SAFE as SAFE_SQUARES
+from .recorder import INT_COLUMNS, LAYER_COLUMNS, SATURATION, STEP_COLUMNS, global_norm, verdict
 from .results import check_writable, write_run
 from .results_format import FORMAT_VERSION
 
@@ -110,11 +111,73 @@ _STATS = ("grad_W", "grad_b", "signal", "weight", "act_mean", "act_std", "satura
 
 def norm(t: "torch.Tensor") -> "torch.Tensor":
     """‖t‖ as a 0-d tensor on t's device, scaled by max|t| before squaring (as gradlab.recorder.norm), so that a
-    gradient of 1e-200 is 1e-200 and not 0 (torch's own vector_norm squares first: 0). No host synchronization."""
+    gradient of 1e-200 is 1e-200 and not 0 (torch's own vector_norm squares first: 0). No host synchronization.
+    Four kernels where vector_norm is one: ``_Moves`` takes it only for the norms that came back out of range."""
     t = t.detach()
     m = t.abs().amax()
     scaled = m * torch.linalg.vector_norm(t / torch.where(m > 0, m, torch.ones_like(m)))
     return torch.where(torch.isfinite(m), scaled, m)
+
+
+def _safe(dtype: "torch.dtype") -> float:
+    """The smallest sum of squares that vector_norm computes in ``dtype`` without underflow: gradlab.recorder's."""
+    return SAFE_SQUARES["d" if dtype == torch.float64 else "f"]
+
+
+class _Moves:
+    """0-d tensors on the device, each under a key, moved to the host together: one stack per dtype, one copy.
+
+    A norm is added as vector_norm's plain value with the tensor it is of; one whose square came back outside the
+    float range that the plain sum of squares keeps exact (a 1e-200 gradient gives 0; a 1e200 one inf), or zero,
+    is taken again, scaled (``norm``), in a second move that finite, ordinary values never need."""
+
+    def __init__(self):
+        self.values: list["torch.Tensor"] = []
+        self.keys: list = []
+        self.sources: dict[int, "torch.Tensor"] = {}
+        self.known: list = []  # (key, number) the host knows already (sizes): they need no move
+        self.moved: Optional[np.ndarray] = None
+
+    def add(self, key, value, source: Optional["torch.Tensor"] = None) -> None:
+        if not isinstance(value, torch.Tensor):
+            self.known.append((key, float(value)))
+            return
+        if source is not None:
+            self.sources[len(self.values)] = source
+        self.values.append(value)
+        self.keys.append(key)
+
+    def add_norm(self, key, t: "torch.Tensor") -> None:
+        self.add(key, torch.linalg.vector_norm(t), t)
+
+    def move(self) -> "_Moves":
+        """Bring the values to the host (``moved``) and let go of the device tensors; ``table`` reads them later,
+        off the training loop's path."""
+        host = np.empty(len(self.values))
+        if self.values:
+            groups: dict = defaultdict(list)
+            for i, v in enumerate(self.values):
+                groups[(v.dtype, v.device)].append(i)
+            stacked = torch.cat([torch.stack([self.values[i] for i in idx]).to(device="cpu", dtype=torch.float64)
+                                 for idx in groups.values()])
+            host[[i for idx in groups.values() for i in idx]] = stacked.numpy()
+        if self.sources:
+            at = np.fromiter(self.sources, dtype=np.int64, count=len(self.sources))
+            floor = np.array([_safe(src.dtype) for src in self.sources.values()])
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                square = host[at] ** 2
+                redo = at[~((square > floor) & (square < math.inf))].tolist()
+            if redo:
+                host[redo] = torch.stack([norm(self.sources[i]).to(torch.float64) for i in redo]).cpu().numpy()
+        self.moved, self.values, self.sources = host, [], {}
+        return self
+
+    def table(self) -> dict:
+        """{key: [floats, in the order added]}, from what ``move`` brought back."""
+        out: dict = defaultdict(list)
+        for key, value in [*zip(self.keys, self.moved.tolist()), *self.known]:
+            out[key].append(value)
+        return out
 
 
 def fans(module: nn.Module) -> tuple[int, int]:
@@ -133,39 +196,32 @@ def is_layer(module: nn.Module) -> bool:
     return isinstance(w, nn.Parameter) and w.dim() >= 2 and "weight" in module._parameters
 
 
-class _Activation:
-    """One call's statistics of an activation output, as 0-d tensors on the device: entries, mean, variance,
-    saturated count, and the per-unit mask of units inactive on every example (rectifiers)."""
+def _activation(moves: _Moves, key, module: nn.Module, out: "torch.Tensor") -> Optional["torch.Tensor"]:
+    """One call's statistics of an activation output into ``moves``: its mean, ‖out − mean‖ (two passes, so the
+    std loses no digits to E[a²] − mean²), the count of saturated entries; returns the rectifier's mask of units
+    inactive on every example (pooled over calls by ``_dead``)."""
+    out = out.detach()
+    mean = out.mean()
+    moves.add((key, "mean"), mean)
+    moves.add_norm((key, "dev"), out - mean)
+    moves.add((key, "n"), out.numel())
+    if type(module) in SATURATING:
+        derivative, peak = SATURATING[type(module)]
+        moves.add((key, "saturated"), torch.count_nonzero(derivative(out) < SATURATION * peak))
+    if isinstance(module, RECTIFIERS):  # max over the batch ≤ 0: a fifth of the time of all(out <= 0)
+        return out.reshape(out.shape[0], -1).amax(dim=0) <= 0
+    return None
 
-    def __init__(self, module: nn.Module, out: "torch.Tensor"):
-        out = out.detach()
-        self.n = out.numel()
-        self.var, self.mean = torch.var_mean(out, correction=0)
-        self.saturated = self.dead = None
-        if type(module) in SATURATING:
-            derivative, peak = SATURATING[type(module)]
-            self.saturated = torch.count_nonzero(derivative(out) < SATURATION * peak)
-        if isinstance(module, RECTIFIERS):
-            self.dead = (out <= 0).reshape(out.shape[0], -1).all(dim=0)
 
+def _pooled(n: list[float], mean: list[float], dev: list[float]) -> tuple[float, float]:
+    """The mean and std of several calls' outputs as if they were one batch: the means weighted by entries, the
+    variances by the parallel rule (Chan et al. 1979). One call: its own, std = ‖out − mean‖/√n."""
+    if len(n) == 1:
+        return mean[0], dev[0] / math.sqrt(n[0])
+    total = sum(n)
+    pooled = sum(k * m for k, m in zip(n, mean)) / total
+    return pooled, math.sqrt(sum(d * d + k * (m - pooled) ** 2 for k, m, d in zip(n, mean, dev)) / total)
 
-def _pooled(calls: list[_Activation], nan: "torch.Tensor") -> list["torch.Tensor"]:
-    """act_mean, act_std, saturated, dead of all of a layer's calls at one step, as if their outputs were one
-    batch: the means weighted by entries, the variance by the parallel rule (Chan et al. 1979)."""
-    if not calls:
-        return [nan] * 4
-    n = sum(c.n for c in calls)
-    mean = sum(c.mean * (c.n / n) for c in calls)
-    var = sum((c.var + (c.mean - mean) ** 2) * (c.n / n) for c in calls) if len(calls) > 1 else calls[0].var
-    saturated = sum(c.saturated for c in calls) / n if calls[0].saturated is not None else nan
-    masks = [c.dead for c in calls]
-    dead = nan
-    if masks[0] is not None and all(m.shape == masks[0].shape for m in masks):  # the same units in every call
-        inactive = masks[0]
-        for m in masks[1:]:
-            inactive = inactive & m
-        dead = inactive.double().mean()
-    return [mean, var.sqrt(), saturated, dead]
 
 
 class Probe:
@@ -202,22 +258,28 @@ class Probe:
         self._handles: list = []  # this recorded step's hooks
         self._recording = False
         self._root = model.register_forward_pre_hook(self._on_forward)
-        # this recorded step's tensors, reduced on the device
+        self._t0 = time.perf_counter()
+        self._paths = {m: path or type(m).__name__ for path, m in model.named_modules()}
+        self._frozen = [self._paths[m] for m in model.modules() if is_layer(m) and not m.weight.requires_grad]
+        self._layers: Optional[list[nn.Module]] = None  # fixed at the first recorded step, in execution order
+        self._params = [p for p in _unique(model.parameters()) if p.requires_grad]
+        self._started = False  # the current step's first training forward has run
+        self._handles: list = []  # this recorded step's hooks
+        self._recording = False
+        self._root = model.register_forward_pre_hook(self._on_forward)
+        # what the device holds until the next move: this recorded step's statistics, the losses since the last
+        # move, the last recorded step's update norms; the masks of dead units, pooled over calls at the move
+        self._moves = _Moves()
         self._order: list[nn.Module] = []
         self._calls: dict[nn.Module, int] = defaultdict(int)
-        self._signals: dict[nn.Module, list] = defaultdict(list)
-        self._acts: dict[nn.Module, list[_Activation]] = defaultdict(list)
-        self._grads: dict[nn.Parameter, "torch.Tensor"] = {}
+        self._dead: dict[nn.Module, list] = defaultdict(list)
         self._before: dict[nn.Parameter, "torch.Tensor"] = {}  # W at the recorded step, for its update
-        self._last: Optional[nn.Module] = None  # the layer whose activation the next activation module is
-        # on the device until the next move: the losses since, and the last recorded step's update norms
-        self._losses: list["torch.Tensor"] = []
-        self._accs: list["torch.Tensor"] = []
-        self._pending_update: Optional[tuple[int, list["torch.Tensor"]]] = None
         self._update_step: Optional[int] = None  # the recorded step whose weights ``_before`` holds
+        self._last: Optional[nn.Module] = None  # the layer whose activation the next activation module is
+        self._moved: list[tuple[Optional[int], _Moves]] = []  # (the recorded step or None, what was moved)
         # on the host
-        self._loss_host: list[float] = []
-        self._acc_host: list[float] = []
+        self._loss_host: dict[int, float] = {}
+        self._acc_host: dict[int, float] = {}
         self._rows: dict[int, dict] = {}  # recorded step -> {"stats": (n_layers, 8), "grad_norm": float}
         self._updates: dict[int, np.ndarray] = {}
         self._calls_seen: dict[str, int] = {}
@@ -229,9 +291,11 @@ class Probe:
 
     def step(self, loss, accuracy=None) -> None:
         """End the current step: keep its loss (a tensor or a number; moved to the host with the next recorded
-        step's statistics, never here) and, at a recorded step, collect what the hooks measured."""
-        self._losses.append(_scalar(loss))
-        self._accs.append(_scalar(accuracy if accuracy is not None else math.nan))
+        step's statistics, never here) and ``accuracy`` where given, and at a recorded step collect what the
+        hooks measured."""
+        self._moves.add(("loss", self.step_index), _scalar(loss))
+        if accuracy is not None:
+            self._moves.add(("acc", self.step_index), _scalar(accuracy))
         if self._recording:
             self._collect()
         elif self.due(self.step_index) and self._layers is None:
@@ -246,8 +310,9 @@ class Probe:
             return
         self._started = True
         if self._before:  # the last recorded step's update, now that the optimizer has applied it
-            self._pending_update = (self._update_step, [norm(w0 - p.detach()) for p, w0 in
-                                                        ((p, self._before[p]) for p in self._weights())])
+            with torch.no_grad():
+                for p, u in zip(self._before, torch._foreach_sub(list(self._before.values()), list(self._before))):
+                    self._moves.add_norm(("update", self._update_step, id(p)), u)
             self._before = {}
         if self.due(self.step_index):
             self._arm()
@@ -259,6 +324,9 @@ class Probe:
 
     def _arm(self) -> None:
         self._recording = True
+        if self._handles:  # the last step was recorded too, and left its hooks in place for this one
+            self._before = {p: p.detach().clone() for p in self._weights()}
+            return
         candidates = [m for m in self.model.modules() if is_layer(m) and m.weight.requires_grad] \
             if self._layers is None else self._layers
         self._is_layer = set(candidates)
@@ -281,63 +349,80 @@ class Probe:
                 output.register_hook(partial(self._on_signal, module))
             self._last = module
         elif isinstance(module, ACTIVATIONS) and self._last is not None and isinstance(output, torch.Tensor):
-            self._acts[self._last].append(_Activation(module, output))
+            mask = _activation(self._moves, id(self._last), module, output)
+            if mask is not None:
+                self._dead[self._last].append(mask)
             self._last = None
         elif not isinstance(module, PASS_THROUGH):
             self._last = None
 
     def _on_signal(self, module, grad) -> None:
-        self._signals[module].append(norm(grad))
+        self._moves.add_norm(("signal", id(module)), grad)
 
     def _on_grad(self, param) -> None:
-        self._grads[param] = norm(param.grad)  # the last backward of the step: the accumulated gradient
+        # the last backward of the step holds the accumulated gradient: earlier ones are replaced in _collect
+        self._moves.add_norm(("grad", id(param)), param.grad)
 
     def _collect(self) -> None:
-        """The recorded step's statistics: reduced on the device, moved to the host in one transfer (with the
-        losses since the last one and the previous recorded step's update norms)."""
-        for h in self._handles:
-            h.remove()
-        self._handles, self._recording = [], False
-        first = self._layers is None
-        if first:
+        """The recorded step's statistics, reduced on the device, moved to the host in one transfer with the
+        losses since the last one and the previous recorded step's update norms."""
+        if not self.due(self.step_index + 1) or self._layers is None:  # at every=1 they stay: no churn
+            for h in self._handles:
+                h.remove()
+            self._handles = []
+        self._recording = False
+        if self._layers is None:
             self._layers = list(self._order)
             self._before = {p: self._before[p] for p in self._weights()}
-        device = self._layers[0].weight.device if self._layers else torch.device("cpu")
-        nan = torch.full((), math.nan, dtype=torch.float64, device=device)
-        parts: list["torch.Tensor"] = []
-        for m in self._layers:
-            bias = m._parameters.get("bias")
-            signal = norm(torch.stack(self._signals[m])) if self._signals[m] else nan
-            parts += [self._grads.get(m.weight, nan), self._grads.get(bias, nan) if bias is not None else nan,
-                      signal, norm(self._before[m.weight]), *_pooled(self._acts[m], nan)]
-        grads = list(self._grads.values())
-        parts.append(norm(torch.stack([g.to(torch.float64) for g in grads])) if grads else nan)
-        update_step, update = self._pending_update or (None, [])
-        parts += update
-        parts += self._losses + self._accs
-        host = torch.stack([t.to(device=device, dtype=torch.float64) for t in parts]).cpu().numpy()  # the one move
-        k = len(self._layers) * len(_STATS)
-        self._rows[self.step_index] = {"stats": host[:k].reshape(len(self._layers), len(_STATS)),
-                                       "grad_norm": float(host[k])}
-        self._take_updates(update_step, host[k + 1:k + 1 + len(update)])
-        rest = host[k + 1 + len(update):]
-        self._loss_host += rest[:len(self._losses)].tolist()
-        self._acc_host += rest[len(self._losses):].tolist()
-        if first:
             self._calls_seen = {self._paths[m]: n for m, n in self._calls.items() if n > 1}
-        self._losses, self._accs, self._pending_update = [], [], None
+        for p, w in self._before.items():
+            self._moves.add_norm(("weight", id(p)), w)
+        for m, masks in self._dead.items():  # a unit is dead where it is in every call (the same units each time)
+            if all(k.shape == masks[0].shape for k in masks):
+                inactive = masks[0]
+                for k in masks[1:]:
+                    inactive = inactive & k
+                self._moves.add((id(m), "dead"), torch.count_nonzero(inactive))
+                self._moves.add((id(m), "units"), inactive.numel())
+        self._moved.append((self.step_index, self._moves.move()))  # read at close, off the loop's path
         self._update_step = self.step_index
-        self._order, self._calls, self._last = [], defaultdict(int), None
-        self._signals, self._acts, self._grads = defaultdict(list), defaultdict(list), {}
+        self._moves, self._order, self._calls, self._dead, self._last = _Moves(), [], defaultdict(int), \
+            defaultdict(list), None
 
-    def _take_updates(self, step, norms: np.ndarray) -> None:
-        """‖u‖ per distinct weight, read back as ‖u‖/‖W‖ per layer (a shared weight on each of its rows)."""
-        if step is None:
-            return
-        by_weight = dict(zip(self._weights(), norms))
-        weight = self._rows[step]["stats"][:, _STATS.index("weight")]
-        u = np.array([by_weight[m.weight] for m in self._layers])
-        self._updates[step] = np.divide(u, weight, out=np.full(u.size, math.nan), where=weight > 0)
+    def _take(self, step: Optional[int], host: dict) -> None:
+        """The numbers one move brought back, into the rows of the steps they belong to."""
+        for key, values in host.items():
+            if key[0] == "loss":
+                self._loss_host[key[1]] = values[0]
+            elif key[0] == "acc":
+                self._acc_host[key[1]] = values[0]
+        updates = {key[1:]: v[0] for key, v in host.items() if key[0] == "update"}
+        if updates:  # ‖u‖ per distinct weight, read as ‖u‖/‖W‖ per layer (a shared weight on each of its rows)
+            of = next(iter(updates))[0]  # the recorded step the update followed
+            weight = self._rows[of]["stats"][:, _STATS.index("weight")]
+            u = np.array([updates[(of, id(m.weight))] for m in self._layers])
+            self._updates[of] = np.divide(u, weight, out=np.full(u.size, math.nan), where=weight > 0)
+        if step is not None:
+            self._rows[step] = self._row(host)
+
+    def _row(self, host: dict) -> dict:
+        """One recorded step's (layers × ``_STATS``) table and global gradient norm, pooled where a layer ran more
+        than once: its signal ‖∂L/∂z‖ = √Σ‖∂L/∂z_k‖², its activations' mean and std over every output."""
+        def one(key):
+            return host[key][-1] if key in host else math.nan  # the last post-accumulate hook: the whole gradient
+
+        rows = []
+        for m in self._layers:
+            bias, k = m._parameters.get("bias"), id(m)
+            signal = global_norm(host[("signal", k)]) if ("signal", k) in host else math.nan
+            mean, std = _pooled(host[(k, "n")], host[(k, "mean")], host[(k, "dev")]) if (k, "n") in host \
+                else (math.nan, math.nan)
+            saturated = sum(host[(k, "saturated")]) / sum(host[(k, "n")]) if (k, "saturated") in host else math.nan
+            dead = host[(k, "dead")][0] / host[(k, "units")][0] if (k, "dead") in host else math.nan
+            rows.append([one(("grad", id(m.weight))), one(("grad", id(bias))) if bias is not None else math.nan,
+                         signal, host[("weight", id(m.weight))][0], mean, std, saturated, dead])
+        grads = [v[-1] for key, v in host.items() if key[0] == "grad"]
+        return {"stats": np.array(rows, dtype=float), "grad_norm": global_norm(grads) if grads else math.nan}
 
     # -- the run directory ------------------------------------------------------------------------------------
 
@@ -347,15 +432,11 @@ class Probe:
         for h in [self._root, *self._handles]:
             h.remove()
         self._handles, self._recording = [], False
-        if self._pending_update is not None or self._losses:  # what is left on the device: one last move
-            update_step, update = self._pending_update or (None, [])
-            host = torch.stack([t.to(torch.float64).cpu() for t in [*update, *self._losses, *self._accs]]).numpy() \
-                if update or self._losses else np.empty(0)
-            self._take_updates(update_step, host[:len(update)])
-            rest = host[len(update):]
-            self._loss_host += rest[:len(self._losses)].tolist()
-            self._acc_host += rest[len(self._losses):].tolist()
-            self._losses, self._accs, self._pending_update = [], [], None
+        if self._layers:
+            self._moved.append((None, self._moves.move()))  # what is left on the device: one last move
+            for step, moves in self._moved:  # in order: a step's update comes with a later move
+                self._take(step, moves.table())
+            self._moved = []
         if not self._rows or not self._layers:
             return None
         result = self._result()
@@ -366,8 +447,8 @@ class Probe:
         recorded = sorted(self._rows)
         last = recorded[-1]  # layers.csv and steps.csv end together (docs/results-format.md)
         n = len(self._layers)
-        loss = np.asarray(self._loss_host[:last + 1], dtype=float)
-        acc = np.asarray(self._acc_host[:last + 1], dtype=float)
+        loss = np.array([self._loss_host.get(s, math.nan) for s in range(last + 1)])
+        acc = np.array([self._acc_host.get(s, math.nan) for s in range(last + 1)])
         grad_norm = np.full(last + 1, math.nan)
         grad_norm[recorded] = [self._rows[s]["grad_norm"] for s in recorded]
         steps = {"step": np.arange(last + 1), "loss": loss, "train_acc": acc, "grad_norm": grad_norm}
