@@ -135,6 +135,7 @@ class _Moves:
         self.values: list["torch.Tensor"] = []
         self.keys: list = []
         self.sources: dict[int, "torch.Tensor"] = {}
+        self.floors: list[float] = []  # per source, the smallest square its plain norm keeps exact
         self.known: list = []  # (key, number) the host knows already (sizes): they need no move
         self.moved: Optional[np.ndarray] = None
 
@@ -144,6 +145,7 @@ class _Moves:
             return
         if source is not None:
             self.sources[len(self.values)] = source
+            self.floors.append(_safe(source.dtype))
         self.values.append(value)
         self.keys.append(key)
 
@@ -155,21 +157,19 @@ class _Moves:
         off the training loop's path."""
         host = np.empty(len(self.values))
         if self.values:
-            groups: dict = defaultdict(list)
-            for i, v in enumerate(self.values):
-                groups[(v.dtype, v.device)].append(i)
-            stacked = torch.cat([torch.stack([self.values[i] for i in idx]).to(device="cpu", dtype=torch.float64)
-                                 for idx in groups.values()])
-            host[[i for idx in groups.values() for i in idx]] = stacked.numpy()
+            try:  # one device: one stack (its dtypes promoted) and one copy
+                host[:] = torch.stack(self.values).to(device="cpu", dtype=torch.float64).numpy()
+            except RuntimeError:  # a model spread over several devices: one copy per value
+                host[:] = [float(v) for v in self.values]
         if self.sources:
             at = np.fromiter(self.sources, dtype=np.int64, count=len(self.sources))
-            floor = np.array([_safe(src.dtype) for src in self.sources.values()])
+            floor = np.array(self.floors)
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                 square = host[at] ** 2
                 redo = at[~((square > floor) & (square < math.inf))].tolist()
             if redo:
                 host[redo] = torch.stack([norm(self.sources[i]).to(torch.float64) for i in redo]).cpu().numpy()
-        self.moved, self.values, self.sources = host, [], {}
+        self.moved, self.values, self.sources, self.floors = host, [], {}, []
         return self
 
     def table(self) -> dict:
@@ -501,10 +501,9 @@ class Probe:
         return summary
 
 
-def _scalar(value) -> "torch.Tensor":
-    if isinstance(value, torch.Tensor):
-        return value.detach().reshape(())
-    return torch.tensor(float(value), dtype=torch.float64)
+def _scalar(value):
+    """A loss or accuracy as ``_Moves`` keeps it: a 0-d tensor where it is one (left on its device), else a float."""
+    return value.detach().reshape(()) if isinstance(value, torch.Tensor) else float(value)
 
 
 def _unique(items):
