@@ -104,7 +104,10 @@ def _critical_init(model, act_name: str, params: dict, keep_family: bool = True
                                            model.bias_init)
     if not (math.isfinite(sw2) and sw2 > 0):
         return None
-    family = _family(model.init.name if keep_family else None, sw2, len(set(model.widths)) == 1)
+    # fan-averaging inits give σ_w² = gain² only between equal widths: a single hidden layer has none (the theory
+    # reads its σ_w² off the output layer, whose fan-out is the class count)
+    equal = len(model.widths) > 1 and len(set(model.widths)) == 1
+    family = _family(model.init.name if keep_family else None, sw2, equal)
     return family, math.sqrt(sw2), sw2
 
 

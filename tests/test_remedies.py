@@ -106,3 +106,36 @@ def test_the_html_page_of_a_run_that_is_not_healthy_shows_what_to_try():
     page = run_page(run_experiment(step0("sigmoid_deep")))
     assert page.count("What to try") == 1 and "the critical init for sigmoid" in page
     assert "What to try" not in run_page(run_experiment(step0("relu_he")))
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(activation=st.sampled_from(["sigmoid", "tanh", "relu", "gelu", "elu", "selu", "softplus", "linear",
+                                   "leaky_relu", "rrelu"]),
+       init=st.sampled_from(["xavier_normal", "he_normal", "orthogonal", "zeros", "normal", "large"]),
+       gain=st.one_of(st.floats(0, 1e3), st.sampled_from([0.0, 1e-300, 1e150])),
+       bias=st.floats(-1e3, 1e3), bias_std=st.floats(0, 1e3), depth=st.integers(1, 40),
+       batchnorm=st.booleans(), residual=st.booleans(), verdict=st.sampled_from(["vanishing", "exploding"]))
+def test_any_accepted_model_gets_remedies_that_apply_and_an_init_that_is_critical(activation, init, gain, bias,
+                                                                                bias_std, depth, batchnorm,
+                                                                                residual, verdict):
+    from gradlab.config import build_config, keyword_params
+    from gradlab.engine.initializers import INITIALIZERS
+    from gradlab.remedies import suggest
+
+    params = {k: gain for k in keyword_params(INITIALIZERS[init])}
+    config = build_config({"model": {"activation": activation, "init": {"name": init, **params}, "depth": depth,
+                                     "width": 16, "bias_init": bias, "bias_std": bias_std,
+                                     "batchnorm": batchnorm, "residual": residual}})
+    found = suggest(config, {"verdict": verdict, "status": "completed"},
+                    lambda m: theory.predict(m, 2, 1.0, 3))
+    for s in found:
+        assert s.title and s.why
+        if s.overrides:
+            apply(config, s.overrides)  # a valid config: the CLI can run it
+        if s.kind == "init":
+            assert abs(s.chi1 - 1) < 1e-2 or not math.isfinite(s.chi1), (s.overrides, s.chi1)
