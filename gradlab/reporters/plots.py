@@ -399,7 +399,9 @@ def fig_training(result: "RunResult") -> "Figure":
         if diverged is not None:
             ax.axvline(diverged, color=BAD_COLOR, ls="--", lw=1.2,
                        label=f"diverged at step {diverged} (layer {result.summary.get('diverged_layer')})")
-        bad = ~np.isfinite(train)
+        # NaN is "no value" in the results format (a step another writer did not measure), so only an infinity,
+        # or a NaN from the step a run diverged at on, is a value that stopped being finite
+        bad = np.isinf(train) | (np.isnan(train) & (step >= (diverged if diverged is not None else np.inf)))
         handles, _ = ax.get_legend_handles_labels()
         if bad.any() and train_col not in ("train_acc", *result.not_recorded):
             handles.append(note(f"non-finite at step {_step_list(step[bad])}"))
