@@ -210,7 +210,9 @@ def check(config: ExperimentConfig, suggestions: list[Suggestion], run: Callable
             s.extra["not_checked"] = str(exc)
             continue
         s.checked = summary["verdict"]
-        s.checked_log10_ratio = summary.get("log10_ratio_grad_W_init", math.nan)
+        # the first/last ratio of the measure that decided the verdict (verdict_evidence: grad_W or signal)
+        s.checked_log10_ratio = summary.get(f"log10_ratio_{summary.get('verdict_evidence') or 'grad_W'}_init",
+                                            math.nan)
         lr = _learning_rate(summary.get("sharpness"), CATAPULT)
         if lr is not None:
             s.overrides.append(*lr.overrides)
