@@ -398,3 +398,20 @@ def test_importing_gradlab_does_not_import_torch():
     code = "import sys, gradlab, gradlab.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_the_worked_example_vanishes_with_sigmoid_and_not_with_relu_and_batchnorm(tmp_path):
+    """docs/probe_example.py as a user runs it: two run directories, the verdicts its docstring promises."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("sklearn", reason="the example's digits need the datasets extra")
+    example = Path(__file__).resolve().parent.parent / "docs" / "probe_example.py"
+    done = subprocess.run([sys.executable, str(example), "--out", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    sigmoid, relu_bn = load_run(tmp_path / "sigmoid"), load_run(tmp_path / "relu_bn")
+    assert sigmoid.summary["verdict"] == sigmoid.summary["verdict_final"] == "vanishing"
+    assert relu_bn.summary["verdict"] == relu_bn.summary["verdict_final"] == "healthy"
+    assert relu_bn.summary["final_train_acc"] > 0.9 > 0.5 > sigmoid.summary["final_train_acc"]
+    assert sigmoid.summary["layer_names"] == ["0", "2", "4", "6", "8", "10", "13"]  # the convs and the read-out
