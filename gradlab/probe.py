@@ -258,15 +258,6 @@ class Probe:
         self._handles: list = []  # this recorded step's hooks
         self._recording = False
         self._root = model.register_forward_pre_hook(self._on_forward)
-        self._t0 = time.perf_counter()
-        self._paths = {m: path or type(m).__name__ for path, m in model.named_modules()}
-        self._frozen = [self._paths[m] for m in model.modules() if is_layer(m) and not m.weight.requires_grad]
-        self._layers: Optional[list[nn.Module]] = None  # fixed at the first recorded step, in execution order
-        self._params = [p for p in _unique(model.parameters()) if p.requires_grad]
-        self._started = False  # the current step's first training forward has run
-        self._handles: list = []  # this recorded step's hooks
-        self._recording = False
-        self._root = model.register_forward_pre_hook(self._on_forward)
         # what the device holds until the next move: this recorded step's statistics, the losses since the last
         # move, the last recorded step's update norms; the masks of dead units, pooled over calls at the move
         self._moves = _Moves()

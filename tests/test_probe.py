@@ -415,3 +415,16 @@ def test_the_worked_example_vanishes_with_sigmoid_and_not_with_relu_and_batchnor
     assert relu_bn.summary["verdict"] == relu_bn.summary["verdict_final"] == "healthy"
     assert relu_bn.summary["final_train_acc"] > 0.9 > 0.5 > sigmoid.summary["final_train_acc"]
     assert sigmoid.summary["layer_names"] == ["0", "2", "4", "6", "8", "10", "13"]  # the convs and the read-out
+
+
+def test_the_model_is_left_without_hooks(tmp_path):
+    """After the ``with`` block the model is as it was: no forward or pre-forward hook on any module, no hook on
+    any parameter, at every=1 (hooks kept between recorded steps) as at every=2."""
+    for every in (1, 2):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        x, y = torch.randn(6, 3), torch.randint(0, 2, (6,))
+        run_probe(net, x, lambda logits: F.cross_entropy(logits, y), tmp_path / f"every{every}", steps=3,
+                  every=every)
+        assert not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())
+        assert not any(getattr(p, "_post_accumulate_grad_hooks", None) for p in net.parameters())
