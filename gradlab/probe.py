@@ -21,7 +21,8 @@ them (and past Dropout and Identity) for the activation that follows a layer. Pe
 
 =============  ====================================================================================================
 grad_W, grad_b ‖∂L/∂W‖ and ‖∂L/∂b‖ of ``weight.grad`` and ``bias.grad`` as backward leaves them (a post-accumulate
-               hook, so gradient clipping after backward() does not change them); NaN for a layer without a bias
+               hook, so gradient clipping after backward() does not change them; with several backward passes a
+               step, the accumulated gradient); NaN for a layer without a bias
 signal         ‖∂L/∂z‖ at the module's output z (a tensor hook), over the batch and every unit (for a convolution:
                every channel and position)
 weight         ‖W‖ before the step's update
@@ -47,8 +48,17 @@ dead           the fraction of units (every entry but the batch axis) with z ≤
 
 **It never changes training**: the hooks return nothing and read detached tensors; nothing synchronizes inside a
 hook (no ``.item()``): every statistic is reduced to a 0-d tensor on the model's device, and they are moved to the
-host together, once per recorded step. The per-layer hooks exist only during recorded steps; between them one
-forward pre-hook on the model counts steps. Forward passes under ``torch.no_grad()`` (evaluation) are ignored.
+host together, once per recorded step (with the losses since the last move). A norm is torch's plain
+``vector_norm``; the rare one whose square falls outside the range where that is exact (a 1e-200 gradient reads 0)
+is taken again, scaled by its largest entry as gradlab.recorder.norm does, in a second move: a 1e-200 gradient
+is recorded as 1e-200. The per-layer hooks exist only during recorded steps (kept in place from one recorded step
+to the next at every=1); between them one forward pre-hook on the model counts steps. Forward passes under
+``torch.no_grad()`` (evaluation) are ignored; call the model itself (``model(x)``, not ``model.forward(x)``).
+benchmarks/probe.py measures the cost: on an MLP (50, 256, 256) at batch 128 on one CPU thread, about 1.5 ms
+per recorded step (mostly Python: the hooks and some 40 small kernels), +1% on the steps between.
+
+Every statistic is of the mini-batch the step trained on; the loss is the mean over the batch, as in
+gradlab's engine (a sum over the batch scales every gradient and signal by the batch size).
 
 **Steps** are the ``probe.step(loss)`` calls, from 0. Step 0 and every ``every``-th step are recorded, and the
 last when ``steps`` (the number of calls the loop makes) is given; without it, steps.csv is cut at the last
