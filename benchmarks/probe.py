@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import torch
+from common import benchmark_args, write_report
 from torch import nn
 
 import gradlab.probe
-from common import benchmark_args, write_report
 
 WIDTHS, N_CLASSES, BATCH, STEPS = (50, 256, 256), 10, 128, 200
 SETTINGS = ("bare", "every=10", "every=1")

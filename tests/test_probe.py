@@ -24,11 +24,11 @@ torch = pytest.importorskip("torch", reason="gradlab.probe needs the torch extra
 nn = torch.nn
 F = torch.nn.functional
 
-import gradlab.probe  # noqa: E402 - after the skip: it needs torch
-from gradlab.config import build_config  # noqa: E402
-from gradlab.errors import ResultsError  # noqa: E402
-from gradlab.experiment import _batches, _seeds, model_at_init, run_experiment  # noqa: E402
-from gradlab.results import load_run  # noqa: E402
+import gradlab.probe
+from gradlab.config import build_config
+from gradlab.errors import ResultsError
+from gradlab.experiment import _batches, _seeds, model_at_init, run_experiment
+from gradlab.results import load_run
 
 invoke = cli(columns=200)
 
@@ -210,7 +210,7 @@ class Tied(nn.Module):
 def test_tied_weights_are_one_parameter_at_two_layers(tmp_path):
     torch.manual_seed(0)
     net, tokens = Tied(), torch.randint(0, 11, (20,))
-    loss_fn = lambda logits: F.cross_entropy(logits, tokens)  # noqa: E731
+    loss_fn = lambda logits: F.cross_entropy(logits, tokens)
     run = run_probe(net, tokens, loss_fn, tmp_path / "tied")
     assert run.summary["layer_names"] == ["embed", "hidden", "out"]
     assert run.summary["probe"]["shared"] == [["embed", "out"]]
@@ -276,7 +276,7 @@ class Twice(nn.Module):
 def test_a_module_called_twice_pools_its_calls(tmp_path):
     torch.manual_seed(1)
     net, x, y = Twice(), torch.randn(10, 4, dtype=torch.float64), torch.randint(0, 3, (10,))
-    loss_fn = lambda logits: F.cross_entropy(logits, y)  # noqa: E731
+    loss_fn = lambda logits: F.cross_entropy(logits, y)
     state = {k: v.clone() for k, v in net.state_dict().items()}
     run = run_probe(net, x, loss_fn, tmp_path / "twice", steps=1)
     assert run.summary["layer_names"] == ["inp", "cell", "head"] and run.summary["probe"]["calls"] == {"cell": 2}
@@ -408,12 +408,13 @@ def test_the_worked_example_vanishes_with_sigmoid_and_not_with_relu_and_batchnor
 
     pytest.importorskip("sklearn", reason="the example's digits need the datasets extra")
     example = Path(__file__).resolve().parent.parent / "docs" / "probe_example.py"
-    done = subprocess.run([sys.executable, str(example), "--out", str(tmp_path)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(example), "--out", str(tmp_path)], capture_output=True, text=True,
+                          check=False)
     assert done.returncode == 0, done.stderr
     sigmoid, relu_bn = load_run(tmp_path / "sigmoid"), load_run(tmp_path / "relu_bn")
     assert sigmoid.summary["verdict"] == sigmoid.summary["verdict_final"] == "vanishing"
     assert relu_bn.summary["verdict"] == relu_bn.summary["verdict_final"] == "healthy"
-    assert relu_bn.summary["final_train_acc"] > 0.9 > 0.5 > sigmoid.summary["final_train_acc"]
+    assert relu_bn.summary["final_train_acc"] > 0.9 and sigmoid.summary["final_train_acc"] < 0.5
     assert sigmoid.summary["layer_names"] == ["0", "2", "4", "6", "8", "10", "13"]  # the convs and the read-out
 
 
@@ -424,7 +425,7 @@ def test_the_model_is_left_without_hooks(tmp_path):
         torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
         x, y = torch.randn(6, 3), torch.randint(0, 2, (6,))
-        run_probe(net, x, lambda logits: F.cross_entropy(logits, y), tmp_path / f"every{every}", steps=3,
+        run_probe(net, x, lambda logits, y=y: F.cross_entropy(logits, y), tmp_path / f"every{every}", steps=3,
                   every=every)
         assert not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())
         assert not any(getattr(p, "_post_accumulate_grad_hooks", None) for p in net.parameters())
