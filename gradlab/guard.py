@@ -9,7 +9,10 @@ The estimate is an upper bound of the peak, in bytes, from the config alone:
   training batch or the test set, whichever is larger (the evaluation pass reuses the same caches);
 - data: the generated samples in float64 and their shuffled, split and standardized copies (and, for the
   teacher, its hidden layer);
-- records: one row per step and one per recorded step and layer, as Python floats in lists.
+- records: one row per step and one per recorded step and layer, as Python floats in lists;
+- distributions (``record.distributions``): at most ``DIST_ROWS`` rows per recorded step and layer, the same way;
+- sharpness (``record.sharpness``): the probe's Krylov basis (``sharpness.MAX_ITER`` vectors of the parameters,
+  at most ``sharpness.BASIS_BYTES``) and ``SHARPNESS_COPIES`` more vectors.
 
 The limit defaults to 80% of the memory the machine has available now, and ``GRADLAB_MAX_MEMORY`` (``8G``,
 ``500M``, bytes) overrides it.
@@ -24,6 +27,8 @@ from typing import TYPE_CHECKING, Optional
 from .engine.data import DATASETS
 from .errors import ResourceError
 from .names import keyword_params
+from .recorder import DIST_COLUMNS, DIST_QUANTITIES, LINEAR_BINS, LOG_HI, LOG_LO, PER_DECADE, QUANTILES
+from .sharpness import BASIS_BYTES, MAX_ITER
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -35,6 +40,10 @@ ACTIVATION_COPIES = 10
 DATA_COPIES = 5
 ROW_BYTES = 40  # a float in a list: the object and its pointer
 DATASET_SHAPE = {"digits": (64, 10)}  # (features, classes) of the datasets whose size no option gives
+# distributions.csv rows per recorded (step, layer), at most: each quantity's quantiles (and a non-finite count), the
+# activations' linear bins, and each gradient's log bins with its zero, under and over counts
+DIST_ROWS = len(DIST_QUANTITIES) * (len(QUANTILES) + 1) + LINEAR_BINS + 2 * ((LOG_HI - LOG_LO) * PER_DECADE + 3)
+SHARPNESS_COPIES = 4  # the parameters and the gradient the probe puts back, and a central difference's two gradients
 CSV_BYTES_PER_VALUE = 2  # a CSV cell is at least one character and a separator
 
 
@@ -99,7 +108,7 @@ def _generator_bytes(config: ExperimentConfig, samples: int, features: int) -> f
 
 
 def estimate(config: ExperimentConfig) -> dict[str, float]:
-    """Bytes a run of ``config`` may hold at its peak, by part (parameters, activations, data, records)."""
+    """Bytes a run of ``config`` may hold at its peak, by part (``PARTS``)."""
     itemsize = 4 if config.dtype == "float32" else 8
     samples, features, classes = _data_shape(config)
     widths = config.model.widths
@@ -117,10 +126,14 @@ def estimate(config: ExperimentConfig) -> dict[str, float]:
         "activations": float(max(batch, n_test)) * (sum(widths) + classes) * ACTIVATION_COPIES * itemsize,
         "data": float(samples) * (features + 1) * DATA_COPIES * 8 + _generator_bytes(config, samples, features),
         "records": float(steps + 1) * 6 * ROW_BYTES + float(recorded) * len(layers) * 14 * ROW_BYTES,
+        "distributions": (float(recorded) * len(layers) * DIST_ROWS * len(DIST_COLUMNS) * ROW_BYTES
+                          if config.record.distributions else 0.0),
+        "sharpness": (min(MAX_ITER * float(params) * itemsize, BASIS_BYTES)
+                      + SHARPNESS_COPIES * float(params) * itemsize if config.record.sharpness != "off" else 0.0),
     }
 
 
-PARTS = ("parameters", "activations", "data", "records")
+PARTS = ("parameters", "activations", "data", "records", "distributions", "sharpness")
 
 
 def check(config: ExperimentConfig, parts: tuple[str, ...] = PARTS, share: int = 1) -> None:

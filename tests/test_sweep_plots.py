@@ -1,4 +1,4 @@
-"""The sweep figures: four valid, deterministic PNGs from a real sweep, and no crash on zeros, infinities,
+"""The sweep figures: valid, deterministic PNGs from a real sweep (four, and the signal spread where runs recorded distributions), and no crash on zeros, infinities,
 NaN, diverged, failed and pending runs, categorical or geometric x axes, one group or many."""
 
 import itertools
@@ -17,6 +17,7 @@ from gradlab.reporters import sweep_plots
 from gradlab.sweep import SUMMARY_COLUMNS, Sweep, SweepSummary, make_sweep, run_sweep
 
 NAMES = ["ratio_vs_x.png", "heatmaps.png", "verdicts.png", "final_loss.png"]
+SPREAD = ["signal_spread.png"]  # where the runs recorded distributions, as real runs do by default
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FAST = ("train.steps=10", "record.every=5", "data.n_samples=96")
 
@@ -97,18 +98,18 @@ def write_quietly(summary, out_dir):
         return sweep_plots.write_sweep_plots(summary, out_dir)
 
 
-def assert_pngs(paths, out):
-    assert [p.name for p in paths] == NAMES
-    assert sorted(f.name for f in out.iterdir()) == sorted(NAMES)  # no temporary files left behind
+def assert_pngs(paths, out, names=NAMES):
+    assert [p.name for p in paths] == names
+    assert sorted(f.name for f in out.iterdir()) == sorted(names)  # no temporary files left behind
     for p in paths:
         data = p.read_bytes()
         assert data[:8] == PNG_MAGIC and data[12:16] == b"IHDR"
         assert len(data) > 5_000
 
 
-def test_real_sweep_writes_four_byte_identical_pngs(depth_sweep, tmp_path):
+def test_real_sweep_writes_its_byte_identical_pngs(depth_sweep, tmp_path):
     first = write_quietly(depth_sweep, tmp_path / "a" / "nested")
-    assert_pngs(first, tmp_path / "a" / "nested")
+    assert_pngs(first, tmp_path / "a" / "nested", NAMES + SPREAD)
     second = write_quietly(depth_sweep, tmp_path / "b")
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
 
@@ -156,7 +157,7 @@ def test_the_awkward_values_are_drawn_or_noted_never_a_crash(awkward, tmp_path):
 
 def test_categorical_x_and_a_single_group(categorical_sweep, tmp_path):
     assert categorical_sweep.x_axis == "model.activation" and categorical_sweep.group_axes == []
-    assert_pngs(write_quietly(categorical_sweep, tmp_path), tmp_path)
+    assert_pngs(write_quietly(categorical_sweep, tmp_path), tmp_path, NAMES + SPREAD)
     fig = sweep_plots.fig_ratio(categorical_sweep)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["sigmoid", "tanh", "relu"]
