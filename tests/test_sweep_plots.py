@@ -1,5 +1,6 @@
-"""The sweep figures: valid, deterministic PNGs from a real sweep (four, and the signal spread where runs recorded distributions), and no crash on zeros, infinities,
-NaN, diverged, failed and pending runs, categorical or geometric x axes, one group or many."""
+"""The sweep figures: valid, deterministic PNGs from a real sweep (four, and the signal spread where its runs
+recorded distributions), and no crash on zeros, infinities, NaN, diverged, failed and pending runs, categorical or
+geometric x axes, one group or many."""
 
 import itertools
 import math
