@@ -202,16 +202,20 @@ def _train(cfg, quiet: bool):
                                                                                  total=total + 1))
 
 
-def _run_and_save(cfg, output: Optional[Path], out: _Out, plots: bool, command: str):
-    """Train, check the remedies it suggests at step 0, save, and show; the result, with its run directory."""
+def _run_and_save(cfg, output: Optional[Path], out: _Out, plots: bool, command: str, threads: int):
+    """Train on ``threads`` BLAS threads, check the remedies it suggests at step 0, save, and show; the result,
+    with its run directory."""
     from dataclasses import replace
+
+    from threadpoolctl import threadpool_limits
 
     from .experiment import run_experiment
     from .remedies import check_summary
     from .results import save_run
 
-    result = _train(cfg, out.quiet)
-    check_summary(cfg, result.summary, run_experiment)
+    with threadpool_limits(limits=threads):
+        result = _train(cfg, out.quiet)
+        check_summary(cfg, result.summary, run_experiment)
     result = replace(result, run_dir=save_run(result, output))
     _show(result, plots, out, command=command)
     return result
@@ -228,6 +232,9 @@ def run(
     apply_suggestion: Annotated[bool, typer.Option(
         "--apply-suggestion", help="Then run the first remedy of [bold]What to try[/] (its --set lines added to "
                                    "yours) as a second run, and show both.")] = False,
+    threads: Annotated[Optional[int], typer.Option(
+        min=1, help="BLAS threads for the run (default: the cores this process may use that the load average "
+                    "says are idle, at least 1).")] = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ):
@@ -238,11 +245,13 @@ def run(
     from .reporters.documents import run_doc
     from .results import check_writable, run_parent
 
+    from .executors import idle_cores
+
     cfg = load_config(config, overrides)
     check_writable(run_parent(cfg, output))  # before training: a full disk should not cost the run
-    out = _Out(as_json, quiet)
+    out, threads = _Out(as_json, quiet), threads or idle_cores()
     command = f"gradlab run {config}" + "".join(f" --set {shlex.quote(o)}" for o in overrides)
-    result = _run_and_save(cfg, output, out, plots, command)
+    result = _run_and_save(cfg, output, out, plots, command, threads)
     doc = run_doc(result)
     if apply_suggestion:
         first = next((s for s in result.summary.get("suggestions") or [] if usable(s)), None)
@@ -253,7 +262,7 @@ def run(
         else:
             out.say(f"applying: {first['title']} ({' '.join('--set ' + shlex.quote(o) for o in first['overrides'])})")
             applied = load_config(config, [*overrides, *first["overrides"]])
-            second = _run_and_save(applied, output, out, plots, command)
+            second = _run_and_save(applied, output, out, plots, command, threads)
             doc["applied"] = {"suggestion": first, "run": run_doc(second)}
     out.emit(doc)
 

@@ -74,6 +74,19 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def idle_cores() -> int:
+    """The cores this process may use (``cores``) less those the 1-minute load average says are busy, at least one.
+
+    One run's BLAS threads: on an idle machine every core helps (two threads take 0.64–0.77 of one thread's step
+    at widths 128–512 on two cores), but a thread that lands on a core another process holds makes every
+    multiply wait for it (81 ms a step against 20 ms on one thread, two cores, one busy)."""
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except (AttributeError, OSError):  # no load average (Windows): assume an idle machine
+        busy = 0
+    return max(1, cores() - busy)
+
+
 def local_executor(workers: int) -> Executor:
     """A process pool of ``workers``. Spawned, not forked: the parent may run a progress thread, and forking
     a threaded process can deadlock. Refused (check_main_guard) where the workers would start the sweep again."""

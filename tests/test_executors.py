@@ -92,3 +92,40 @@ def test_the_default_pool_uses_the_cores_this_process_may_run_on():
 
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert cores() == allowed >= 1
+
+
+@pytest.mark.parametrize("load, expected", [(0.0, 4), (0.4, 4), (0.6, 3), (2.7, 1), (9.0, 1)])
+def test_one_run_takes_the_cores_the_load_average_leaves_idle(monkeypatch, load, expected):
+    from gradlab import executors
+
+    monkeypatch.setattr(executors, "cores", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert executors.idle_cores() == expected
+
+
+def test_without_a_load_average_every_core_counts(monkeypatch):
+    from gradlab import executors
+
+    def unavailable():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(executors, "cores", lambda: 3)
+    monkeypatch.setattr(os, "getloadavg", unavailable)
+    assert executors.idle_cores() == 3
+
+
+def test_run_trains_on_the_threads_it_is_given(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from gradlab.cli import app
+
+    config = Path(__file__).resolve().parent.parent / "configs" / "tanh_xavier.yaml"
+    result = CliRunner().invoke(app, ["run", str(config), "--set", "train.steps=1", "--set", "model.depth=3",
+                                      "-o", str(tmp_path), "--no-plots", "--threads", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    libraries = json.loads(result.stdout)["provenance"]["blas"]["libraries"]
+    assert libraries and all(lib["num_threads"] == 1 for lib in libraries)  # recorded inside the limit
+    refused = CliRunner().invoke(app, ["run", str(config), "--threads", "0"])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
