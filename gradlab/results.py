@@ -249,9 +249,13 @@ def _whole(path: Path, text: str) -> str:
 
 
 def read_json(path: Path) -> Any:
+    """A JSON document; one that parses is whole, its closing bracket being its end, so a file that another
+    program or an editor left without the last newline is read too."""
+    text = read_text(path)
     try:
-        return json.loads(_whole(path, read_text(path)))
+        return json.loads(text)
     except json.JSONDecodeError as exc:
+        _whole(path, text)  # a file cut short is named as such, rather than by where the parser gave up
         raise corrupt(path, f"not JSON: {exc}") from None
 
 

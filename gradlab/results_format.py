@@ -98,7 +98,11 @@ def summary_schema() -> dict:
                                                        "learning-rate limit it sets, beside lr (gradlab.sharpness)",
                       "properties": {"lr": {"type": "number"}, "lambda_max_last": {"type": "number"},
                                      "lr_limit_last": _NUMBER, "lr_exceeds_limit": {"type": ["boolean", "null"]}}},
-        "suggestions": {"type": "array", "items": {"type": "object"},
+        "suggestions": {"type": "array",
+                        "items": {"type": "object", "required": ["kind", "title", "why", "overrides"],
+                                  "properties": {"kind": {"type": "string"}, "title": {"type": "string"},
+                                                 "why": {"type": "string"},
+                                                 "overrides": {"type": "array", "items": {"type": "string"}}}},
                         "description": "what to try where the run is not healthy or diverged (gradlab.remedies)"},
         "provenance": {"type": "object", "description": "versions, BLAS, machine, command, commit and times"},
         "run_id": {"type": "string", "description": "the run directory's name"},
@@ -133,6 +137,24 @@ def summary_problems(summary: dict, required=SUMMARY_SCHEMA["required"]) -> list
             found.append(f"{key}: {value!r} is not {' or '.join(kinds)}")
         elif "enum" in rule and value not in rule["enum"]:
             found.append(f"{key}: {value!r} is not one of {', '.join(map(str, rule['enum']))}")
+        elif "properties" in rule.get("items", {}):  # a list of records that a reader lays out field by field
+            found += [f"{key}[{i}]: {problem}" for i, item in enumerate(value)
+                      for problem in _record_problems(item, rule["items"])]
+    return found
+
+
+def _record_problems(item, rule: dict) -> list[str]:
+    """What is wrong with one record of a list: not an object, a required field missing, a field of the wrong
+    type (one level of arrays of strings included)."""
+    if not isinstance(item, dict):
+        return [f"{item!r} is not object"]
+    found = [f"missing {k}" for k in rule.get("required", ()) if k not in item]
+    for k, sub in rule["properties"].items():
+        if k not in item:
+            continue
+        inner = sub.get("items", {}).get("type")
+        if not (_is(item[k], sub["type"]) and (inner is None or all(_is(v, inner) for v in item[k]))):
+            found.append(f"{k}: {item[k]!r} is not {sub['type']}" + (f" of {inner}" if inner else ""))
     return found
 
 

@@ -342,6 +342,10 @@ BROKEN = {  # what is broken -> (how, the file named, a word of the one-line mes
     "a name per layer, one short": (edit_json(lambda s: s.update(layer_names=NAMES[:2])), "summary.json",
                                     "layer_names"),
     "a required column missing": (drop_column("signal"), "layers.csv", "missing column signal"),
+    "a suggestion that is not a record": (edit_json(lambda s: s.update(suggestions=[3])), "summary.json",
+                                          "suggestions[0]: 3 is not object"),
+    "a suggestion without its changes": (edit_json(lambda s: s.update(suggestions=[
+        {"kind": "init", "title": "t", "why": "w", "overrides": [1]}])), "summary.json", "overrides"),
 }
 
 
