@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from gradlab.engine import activations as A
@@ -261,3 +264,39 @@ def test_gelu_accurate_in_the_left_tail():
     dout = rng.normal(size=xs.shape)
     num = eval_numerical_gradient_array(gelu.forward, xs, dout)
     assert rel_error(num, dout * gelu.grad(xs)) <= TOL
+
+
+SPECIAL = [0.0, -0.0, math.inf, -math.inf, math.nan, 1e308, -1e308, 5e-324, -5e-324, A._HALF_LN3, -A._HALF_LN3,
+           np.nextafter(A._HALF_LN3, 0), 19.1, -19.1, 354.9, 355.0]
+
+
+def within_ulps(got: np.ndarray, ref: np.ndarray, ulps: float) -> bool:
+    """Equal NaN pattern and signs (a NaN's sign means nothing), and finite values within ``ulps`` units in the
+    last place of ``ref``."""
+    fin, num = np.isfinite(ref), ~np.isnan(ref)
+    return (np.array_equal(np.isnan(got), np.isnan(ref)) and np.array_equal(np.signbit(got[num]), np.signbit(ref[num]))
+            and np.array_equal(got[np.isinf(ref)], ref[np.isinf(ref)])
+            and bool(np.all(np.abs(got[fin] - ref[fin]) <= ulps * np.spacing(np.abs(ref[fin])))))
+
+
+def test_the_vectorized_tanh_is_libms_to_2_ulp_across_every_scale(monkeypatch):
+    """Cody & Waite's rational form below ln(3)/2 and the exponential above it, against libm's tanh at every
+    scale from subnormal to overflow, both branches' edges, infinities, NaN and signed zeros."""
+    monkeypatch.setattr(A, "_SIMD_TANH64", False)  # the vectorized form, on a CPU where numpy's is native too
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=20_000) * 10.0 ** e for e in range(-300, 4, 7)] + [np.array(SPECIAL)])
+    assert within_ulps(A.tanh(x), np.tanh(x), 2)
+    assert A.tanh(x[:700].reshape(-1, 7)).shape == (100, 7)
+    x32 = x.astype(np.float32)
+    assert A.tanh(x32).dtype == np.float32 and np.array_equal(A.tanh(x32), np.tanh(x32), equal_nan=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True), min_size=1, max_size=40))
+def test_the_vectorized_tanh_agrees_with_libm_on_any_floats(values):
+    x = np.array(values, dtype=np.float64)
+    saved, A._SIMD_TANH64 = A._SIMD_TANH64, False
+    try:
+        assert within_ulps(A.tanh(x), np.tanh(x), 2), x
+    finally:
+        A._SIMD_TANH64 = saved
