@@ -274,7 +274,7 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
                     clip_by_global_norm([flat.grad], train.clip_grad_norm, gnorm)
                 opt.step([flat.data], [flat.grad], keep=due)  # every parameter in one vector
                 if due:
-                    rec.add_updates(opt.updates[0])
+                    rec.add_updates(*opt.updates[0])
             if on_step:
                 on_step(step, total)
 

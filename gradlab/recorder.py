@@ -282,12 +282,12 @@ class Recorder:
             d["at"].extend(at)
             d["value"].extend(value)
 
-    def add_updates(self, update: np.ndarray) -> None:
-        """Fill in update_ratio for the rows just added: ‖u‖ / ‖W‖ for the step u the optimizer applied to the
-        model's flat parameter vector (W <- W - u), against the norms recorded before the step."""
+    def add_updates(self, update: np.ndarray, scale: float = 1.0) -> None:
+        """Fill in update_ratio for the rows just added: ‖u‖ / ‖W‖ for the step u = scale·``update`` the optimizer
+        applied to the model's flat parameter vector (W <- W - u), against the norms recorded before the step."""
         wn = self._weight_norms
-        ratio = np.divide(flat_norms(self.model.flat, update)[self._W], wn, out=np.full(wn.size, math.nan),
-                          where=wn > 0)
+        ratio = np.divide(abs(scale) * flat_norms(self.model.flat, update)[self._W], wn,
+                          out=np.full(wn.size, math.nan), where=wn > 0)
         self.layers["update_ratio"][-wn.size:] = ratio.tolist()
 
 

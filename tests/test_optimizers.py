@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gradlab.config import build_config, keyword_params
-from gradlab.engine.optimizers import OPTIMIZERS, clip_by_global_norm
+from gradlab.engine.optimizers import CHUNK, OPTIMIZERS, clip_by_global_norm
 from gradlab.errors import ConfigError
 
 LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.05}
@@ -115,3 +115,21 @@ def test_clip_by_global_norm_leaves_small_and_zero_gradients_alone():
     z = [np.zeros(3)]
     assert clip_by_global_norm(z, 1.0, 0.0) == 1.0
     np.testing.assert_array_equal(z[0], 0.0)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("size", [3, CHUNK + 7, 2 * CHUNK])  # one chunk, a ragged last one, whole chunks
+def test_the_kept_update_is_the_step_applied_and_no_parameter_sized_copy_is_needed(name, size):
+    """p_new = p − scale·vector for the (vector, scale) an optimizer keeps, to the last bit of ``p − scale·v``;
+    and SGD's chunked step is bit-identical to the one-line ``p -= lr * g``."""
+    rng = np.random.default_rng(size)
+    p, opt = rng.normal(size=size), OPTIMIZERS[name](lr=0.03)
+    for _ in range(3):
+        g, before = rng.normal(size=size), p.copy()
+        opt.step([p], [g], keep=True)
+        (vector, scale), = opt.updates
+        np.testing.assert_array_equal(p, before - scale * vector)
+        if name == "sgd":
+            assert vector is g and np.array_equal(p, before - 0.03 * g)
+    opt.step([p], [g], keep=False)
+    assert opt.updates is None
