@@ -130,8 +130,8 @@ def _act_stats(unit) -> tuple[float, float, float, float]:
     act, z, out = unit.act.activation, unit.act.x, unit.act.out
     mean, std = _mean_std(out)
     saturated = dead = math.nan
-    if act.saturating:  # count_nonzero: a tenth of the time of the mean of a boolean array
-        saturated = np.count_nonzero(act.grad_at(z, out) < SATURATION * _peak(act)) / out.size
+    if act.saturating:
+        saturated = act.count_flat(z, out, SATURATION * _peak(act)) / out.size
     if act.rectifier:
         inactive = np.all(z <= 0, axis=0)
         dead = np.count_nonzero(inactive) / inactive.size

@@ -300,3 +300,18 @@ def test_the_vectorized_tanh_agrees_with_libm_on_any_floats(values):
         assert within_ulps(A.tanh(x), np.tanh(x), 2), x
     finally:
         A._SIMD_TANH64 = saved
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_counting_flat_entries_by_the_output_agrees_with_the_derivative(name):
+    """The recorder's saturation count: sigmoid and tanh compare f(x) with the level's preimage instead of
+    building f'(x); every activation counts exactly the entries whose derivative is below the level (away from
+    the boundary, where the two roundings could differ by an ulp)."""
+    act, rng = make(name), np.random.default_rng(3)
+    x = rng.normal(scale=6.0, size=(64, 50))
+    out = act.forward(x, training=False)
+    grad = act.grad_at(x, out, training=False)
+    for level in (0.0125, 0.05, 0.5):
+        clear = np.abs(grad - level) > 1e-9
+        expected = np.count_nonzero((grad < level) & clear)
+        assert act.count_flat(x[clear], out[clear], level) == expected, (name, level)

@@ -43,6 +43,10 @@ class Activation:
         """Gradients of the loss w.r.t. learnable parameters, given the upstream ``dout``."""
         return {}
 
+    def count_flat(self, x: np.ndarray, out: np.ndarray, level: float) -> int:
+        """How many entries have f'(x) < ``level``, given also ``out = f(x)``."""
+        return int(np.count_nonzero(self.grad_at(x, out) < level))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
@@ -66,6 +70,11 @@ class Sigmoid(Activation):
         g = np.subtract(1.0, out)
         g *= out
         return g
+
+    def count_flat(self, x, out, level):
+        # f(1 − f) < level  ⇔  |f − 1/2| > √(1/4 − level): two comparisons, no derivative array
+        r = math.sqrt(max(0.25 - level, 0.0))
+        return int(np.count_nonzero(out > 0.5 + r)) + int(np.count_nonzero(out < 0.5 - r))
 
 
 # Cody & Waite 1980, "Software Manual for the Elementary Functions", ch. 13: for |x| < ln(3)/2,
@@ -122,6 +131,11 @@ class Tanh(Activation):
     def grad_at(self, x, out, training=False):
         g = np.multiply(out, out)
         return np.subtract(1.0, g, out=g)
+
+    def count_flat(self, x, out, level):
+        # 1 − f² < level  ⇔  |f| > √(1 − level): two comparisons, no derivative array
+        r = math.sqrt(max(1.0 - level, 0.0))
+        return int(np.count_nonzero(out > r)) + int(np.count_nonzero(out < -r))
 
 
 class ReLU(Activation):
