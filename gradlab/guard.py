@@ -11,8 +11,9 @@ The estimate is an upper bound of the peak, in bytes, from the config alone:
   teacher, its hidden layer);
 - records: one row per step and one per recorded step and layer, as Python floats in lists;
 - distributions (``record.distributions``): at most ``DIST_ROWS`` rows per recorded step and layer, the same way;
-- sharpness (``record.sharpness``): the probe's Krylov basis (``sharpness.MAX_ITER`` vectors of the parameters,
-  at most ``sharpness.BASIS_BYTES``) and ``SHARPNESS_COPIES`` more vectors.
+- sharpness (``record.sharpness``): what the probe holds beyond the model, ``sharpness.probe_bytes``: its Krylov
+  basis (``sharpness.MAX_ITER`` vectors of the parameters where they fit in ``sharpness.BASIS_BYTES``, else as
+  many as fit and at least ``sharpness.MIN_BASIS``) and five more vectors.
 
 The limit defaults to 80% of the memory the machine has available now, and ``GRADLAB_MAX_MEMORY`` (``8G``,
 ``500M``, bytes) overrides it.
@@ -28,7 +29,7 @@ from .engine.data import DATASETS
 from .errors import ResourceError
 from .names import keyword_params
 from .recorder import DIST_COLUMNS, DIST_QUANTITIES, LINEAR_BINS, LOG_HI, LOG_LO, PER_DECADE, QUANTILES
-from .sharpness import BASIS_BYTES, MAX_ITER
+from .sharpness import probe_bytes
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -43,7 +44,6 @@ DATASET_SHAPE = {"digits": (64, 10)}  # (features, classes) of the datasets whos
 # distributions.csv rows per recorded (step, layer), at most: each quantity's quantiles (and a non-finite count), the
 # activations' linear bins, and each gradient's log bins with its zero, under and over counts
 DIST_ROWS = len(DIST_QUANTITIES) * (len(QUANTILES) + 1) + LINEAR_BINS + 2 * ((LOG_HI - LOG_LO) * PER_DECADE + 3)
-SHARPNESS_COPIES = 4  # the parameters and the gradient the probe puts back, and a central difference's two gradients
 CSV_BYTES_PER_VALUE = 2  # a CSV cell is at least one character and a separator
 
 
@@ -128,8 +128,7 @@ def estimate(config: ExperimentConfig) -> dict[str, float]:
         "records": float(steps + 1) * 6 * ROW_BYTES + float(recorded) * len(layers) * 14 * ROW_BYTES,
         "distributions": (float(recorded) * len(layers) * DIST_ROWS * len(DIST_COLUMNS) * ROW_BYTES
                           if config.record.distributions else 0.0),
-        "sharpness": (min(MAX_ITER * float(params) * itemsize, BASIS_BYTES)
-                      + SHARPNESS_COPIES * float(params) * itemsize if config.record.sharpness != "off" else 0.0),
+        "sharpness": probe_bytes(params, itemsize) if config.record.sharpness != "off" else 0.0,
     }
 
 

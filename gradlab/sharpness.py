@@ -68,14 +68,20 @@ from .engine.layers import ActivationLayer, BatchNorm, walk
 
 TOL = 1e-3  # relative residual ‖Hy − θy‖/|θ| at which the iteration stops: λ_max to about 0.1%
 MAX_ITER = 20  # Hessian-vector products at most per measurement (each costs two gradient evaluations)
-BASIS_BYTES = 2**28  # the Krylov basis kept for reorthogonalization: 256 MiB at most (fewer products on huge nets)
+# The Krylov basis, kept for full reorthogonalization and the Ritz vector: MAX_ITER vectors where they fit in 64 MiB
+# (every net up to 400,000 parameters in float64), else as many as fit there and at least MIN_BASIS, the iteration
+# restarting when it is full (``_lanczos``). A whole basis would hold MAX_ITER times the parameters, ten times
+# what a large net's training holds.
+BASIS_BYTES = 2**26
+MIN_BASIS = 4  # with 3, a tanh net took more than MAX_ITER products where the whole basis took 13
 START_SEED = 0  # the cold start's random direction: a private generator, so no training stream is touched
+CHUNK = 2**16  # entries per slice (512 KiB in float64), where a whole-vector temporary would cost a parameter-sized array
 
 
 @dataclass
 class Estimate:
-    """λ_max (NaN where a gradient was not finite), its unit eigenvector, the power iterations used, the residual
-    ‖Hv − λv‖/|λ|, whether the Rayleigh quotient settled within ``tol``, and the finite-difference step ε."""
+    """λ_max (NaN where a gradient was not finite), its unit eigenvector, the Hessian-vector products used, the
+    residual ‖Hv − λv‖/|λ|, whether it settled within ``tol``, and the finite-difference step ε."""
 
     lambda_max: float
     vector: np.ndarray
@@ -85,66 +91,154 @@ class Estimate:
     step: float
 
 
+def _slices(n: int):
+    return (slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK))
+
+
+def _norm64(x: np.ndarray) -> float:
+    """‖x‖ of a flat vector, summed in float64: a float32 vector a slice at a time, not as a float64 copy."""
+    if x.dtype == np.float64:
+        return float(np.linalg.norm(x))
+    return math.sqrt(sum(float(np.dot(c, c)) for c in (x[s].astype(np.float64) for s in _slices(x.size))))
+
+
+def _axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
+    """y += a·x in place, a slice at a time: NumPy has no fused axpy, and a·x whole would be a temporary."""
+    for s in _slices(y.size):
+        y[s] += a * x[s]
+
+
+def _finite(x: np.ndarray) -> bool:
+    """Whether every entry of ``x`` is finite, without a boolean temporary: max and min propagate NaN and show ±inf."""
+    return bool(np.isfinite(x.max()) and np.isfinite(x.min()))
+
+
 def fd_step(theta: np.ndarray) -> float:
     """ε = √u·(1 + ‖θ‖) for a unit direction: see the module docstring."""
     u = float(np.finfo(theta.dtype).eps)
-    return math.sqrt(u) * (1.0 + float(np.linalg.norm(theta.astype(np.float64, copy=False))))
+    return math.sqrt(u) * (1.0 + _norm64(theta))
 
 
-def central_hvp(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, v: np.ndarray,
-                step: float) -> np.ndarray:
-    """Hv ≈ (g(θ + εv) − g(θ − εv)) / 2ε, with ``gradient`` the loss's exact gradient at a parameter vector."""
-    plus = gradient(theta + step * v)
-    return (plus - gradient(theta - step * v)) / (2 * step)
+def central_hvp(gradient_at: Callable[[float], np.ndarray], step: float, acc: np.ndarray) -> None:
+    """acc ← acc + Hv in place, Hv ≈ (g(θ + εv) − g(θ − εv)) / 2ε, with ``gradient_at(±1)`` the loss's exact
+    gradient at θ ± εv (an array that the next call may overwrite: the model's own gradient vector).
+
+    ``acc`` is scaled by 2ε, the two gradients are added into it in turn and the sum is divided back, so nothing
+    the size of the parameters is made here; from acc = 0 this is (g₊ − g₋)/2ε rounded exactly as written. The
+    Lanczos recurrence passes −β·q_{k−1} as ``acc``: that term is then rounded at the gradients' scale, as the
+    difference g₊ − g₋ already is."""
+    acc *= 2 * step
+    acc += gradient_at(1.0)
+    acc -= gradient_at(-1.0)
+    acc /= 2 * step
 
 
-def _lanczos(hvp: Callable[[np.ndarray], np.ndarray], v: np.ndarray, tol: float,
-             max_iter: int) -> tuple[float, np.ndarray, int, float, bool]:
-    """Lanczos from the unit vector ``v``, with full reorthogonalization: (top Ritz value, its unit Ritz vector,
-    products used, relative residual, converged). Stops when the Ritz pair's residual ‖Hy − θy‖ = β_k|s_k| is
-    within ``tol``·|θ|, or after ``max_iter`` products."""
-    basis = np.empty((max_iter, v.size), v.dtype)
+def _top_ritz(alphas: list[float], betas: list[float], beta: float, tol: float, last: bool,
+              dtype) -> tuple[float, np.ndarray, float, bool, bool]:
+    """The top Ritz pair of the tridiagonal T (α on the diagonal, β beside it) with the next β: (θ, s, relative
+    residual β|s_k|/|θ|, converged, stop). Stop where converged, at the ``last`` product, or where β ≈ 0 (the
+    Krylov space is invariant: θ is an eigenvalue)."""
+    ritz, vectors = np.linalg.eigh(np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1))
+    theta, s = float(ritz[-1]), vectors[:, -1]
+    residual = beta * abs(float(s[-1])) / abs(theta) if theta else math.inf
+    done = residual <= tol
+    return theta, s, residual, done or beta == 0.0, done or last or beta <= np.finfo(dtype).eps * abs(theta)
+
+
+HVP = Callable[[np.ndarray, np.ndarray], None]  # hvp(q, acc): acc ← acc + Hq, in place
+
+
+def _lanczos(hvp: HVP, basis: np.ndarray, tol: float, max_iter: int) -> tuple[float, np.ndarray, int, float, bool]:
+    """Lanczos from the unit vector ``basis[0]`` with full reorthogonalization against the ``len(basis)`` rows of
+    ``basis``, which it overwrites: (top Ritz value, its unit Ritz vector, products used, relative residual, converged). Stops when the Ritz
+    pair's residual ‖Hy − θy‖ = β_k|s_k| is within ``tol``·|θ|, or after ``max_iter`` products.
+
+    Where the basis is full before that (fewer rows than ``max_iter``: a large net), the iteration restarts from the
+    Ritz vector y (thick restart with one vector, Wu & Simon 2000): the residual Hy − θy is β_k s_k q_{k+1}, so
+    the new basis [y, q_{k+1}] has the tridiagonal projection [[θ, β_k s_k], [β_k s_k, …]] and Lanczos goes on
+    from q_{k+1}. The Ritz values only rise, and the basis stays orthonormal, so an inexact product (a
+    central difference in float32) cannot throw the estimate off the way the plain three-term recurrence can."""
+    size, v = len(basis), basis[0]
+    w = np.empty_like(v)
     alphas: list[float] = []
     betas: list[float] = []
-    basis[0] = v
-    for k in range(max_iter):
-        w = hvp(basis[k])
-        if not np.all(np.isfinite(w)):
-            return math.nan, v, k + 1, math.nan, False
+    k = 0  # the basis row of the vector being multiplied
+    for n in range(max_iter):
+        w[...] = 0
+        hvp(basis[k], w)
+        if not _finite(w):
+            return math.nan, w, n + 1, math.nan, False
         alphas.append(float(basis[k] @ w))
         q = basis[:k + 1]
         for _ in range(2):  # twice is enough (Parlett's "twice is enough"): keeps the basis orthogonal to rounding
-            w -= (q @ w) @ q
+            for qj, c in zip(q, q @ w):  # w −= Qᵀ(Qw) one row at a time: no parameter-sized temporary
+                _axpy(-float(c), qj, w)
         beta = float(np.linalg.norm(w))
-        ritz, vectors = np.linalg.eigh(np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1))
-        theta, s = float(ritz[-1]), vectors[:, -1]
-        residual = beta * abs(float(s[-1])) / abs(theta) if theta else math.inf
-        done = residual <= tol
-        if done or k + 1 == max_iter or beta <= np.finfo(v.dtype).eps * abs(theta):  # β ≈ 0: the space is invariant
-            y = s.astype(v.dtype) @ q
-            return theta, y / np.linalg.norm(y), k + 1, residual, done or beta == 0.0
-        betas.append(beta)
-        basis[k + 1] = w / beta
+        theta, s, residual, converged, stop = _top_ritz(alphas, betas, beta, tol, n + 1 == max_iter, v.dtype)
+        coupling = beta  # T's entry between the newest vector and the next
+        if stop or k + 1 == size:
+            y = basis[0]  # the Ritz vector Σ s_j q_j, built in place of q_0, which only its own term reads
+            y *= float(s[0])
+            for j in range(1, k + 1):
+                _axpy(float(s[j]), basis[j], y)
+            y /= np.linalg.norm(y)
+            if stop:  # returned in w's buffer, so that it does not hold the basis alive
+                np.copyto(w, y)
+                return theta, w, n + 1, residual, converged
+            alphas, betas, k, coupling = [theta], [], 0, beta * float(s[-1])
+        betas.append(coupling)
+        np.divide(w, beta, out=basis[k + 1])
+        k += 1
     raise AssertionError("unreachable: the loop returns at max_iter")
+
+
+def _start(v0: Optional[np.ndarray], v: np.ndarray) -> None:
+    """The unit start vector, into ``v``: ``v0`` normalized (a warm start) or, where it is missing or unusable,
+    the fixed random direction: START_SEED's standard normal draws, drawn in float64 (into a float32 vector a slice
+    at a time, the same stream)."""
+    if v0 is not None and v0.shape == v.shape and np.any(v0) and _finite(v0):
+        np.divide(v0, np.linalg.norm(v0), out=v, casting="same_kind")
+        return
+    rng = np.random.default_rng(START_SEED)
+    if v.dtype == np.float64:
+        rng.standard_normal(out=v)
+    else:
+        for s in _slices(v.size):
+            v[s] = rng.standard_normal(s.stop - s.start)
+    v /= _norm64(v)
+
+
+def basis_size(nbytes: int, max_iter: int = MAX_ITER, basis_bytes: int = BASIS_BYTES) -> int:
+    """Vectors of ``nbytes`` in the Krylov basis: ``max_iter`` where they fit in ``basis_bytes``, else as many as
+    fit, and at least MIN_BASIS (the restarted iteration needs the Ritz vector and two Lanczos vectors)."""
+    return min(max_iter, max(MIN_BASIS, basis_bytes // max(1, nbytes)))
+
+
+def _iterate(hvp: HVP, v0: Optional[np.ndarray], like: np.ndarray, tol: float, max_iter: int, step: float,
+             basis_bytes: int) -> Estimate:
+    """Lanczos from ``v0`` (``_start``) in a basis of ``basis_size`` vectors of ``like``'s shape and dtype,
+    restarted where it is fewer than ``max_iter``."""
+    basis = np.empty((basis_size(like.nbytes, max_iter, basis_bytes), like.size), like.dtype)
+    _start(v0, basis[0])
+    return Estimate(*_lanczos(hvp, basis, tol, max_iter), step)
 
 
 def top_eigenvalue(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndarray,
                    v0: Optional[np.ndarray] = None, tol: float = TOL, max_iter: int = MAX_ITER,
-                   step: Optional[float] = None) -> Estimate:
+                   step: Optional[float] = None, basis_bytes: int = BASIS_BYTES) -> Estimate:
     """λ_max of the Hessian of the loss whose gradient at a parameter vector is ``gradient``, at ``theta``.
 
     ``v0``: the starting direction (the previous measurement's ``vector``, for a warm start); default a fixed
     random one. ``step``: the finite-difference ε (default ``fd_step(theta)``). The gradient is evaluated at
-    θ ± εv only; ``theta`` itself is not modified. ``max_iter`` is lowered where the Krylov basis would take more
-    than ``BASIS_BYTES``.
+    θ ± εv only; ``theta`` itself is not modified. ``basis_bytes``: the most the Krylov basis may take
+    (``basis_size``); with fewer than ``max_iter`` vectors the iteration restarts (``_lanczos``).
     """
     step = fd_step(theta) if step is None else step
-    if v0 is None or v0.shape != theta.shape or not np.any(v0) or not np.all(np.isfinite(v0)):
-        v0 = np.random.default_rng(START_SEED).standard_normal(theta.shape)
-    v = (v0 / np.linalg.norm(v0)).astype(theta.dtype)
-    max_iter = max(2, min(max_iter, BASIS_BYTES // max(1, theta.nbytes)))
-    lam, v, its, residual, converged = _lanczos(lambda w: central_hvp(gradient, theta, w, step), v, tol, max_iter)
-    return Estimate(lam, v, its, residual, converged, step)
+
+    def hvp(q: np.ndarray, acc: np.ndarray) -> None:
+        central_hvp(lambda sign: gradient(theta + sign * step * q), step, acc)
+
+    return _iterate(hvp, v0, theta, tol, max_iter, step, basis_bytes)
 
 
 class _Frozen:
@@ -183,17 +277,24 @@ PIECEWISE_LINEAR = (ReLU, LeakyReLU, RReLU, NoisyReLU)  # kinks: their pieces ar
 
 def measure(model, X: np.ndarray, y: np.ndarray, loss_fn, v0: Optional[np.ndarray] = None,
             noise_state: Optional[dict] = None, tol: float = TOL, max_iter: int = MAX_ITER,
-            step: Optional[float] = None) -> Estimate:
+            step: Optional[float] = None, keep_grad: bool = True, basis_bytes: int = BASIS_BYTES) -> Estimate:
     """λ_max of the Hessian of ``loss_fn(model(X), y)`` with respect to every trainable parameter of ``model``
     (an ``MLP``: its ``flat`` vector), at its current parameters, leaving the model as it found it.
 
     ``X``: ndarray of shape (n_samples, n_features); ``y``: the labels. ``noise_state``: the noise generator's
     ``bit_generator.state`` from before the training forward on this batch, so that stochastic activations draw
     the same noise (default: the generator's current state, read and not advanced). Piecewise-linear activations
-    are frozen on their pieces (``_Frozen``). See the module docstring for what is restored and why.
+    are frozen on their pieces (``_Frozen``). ``keep_grad``: put the model's gradients back (False, for a caller
+    that computes them afresh after the probe: one parameter-sized copy fewer). See the module docstring for what
+    is restored and why.
+
+    Memory: the probe moves the model's own parameter vector to θ ± εv in place and gets the gradient in the
+    model's own gradient vector, so beyond the model it holds one copy of θ (to put back bit for bit), one of the
+    gradients (``keep_grad``), and the Lanczos vectors (``probe_bytes``).
     """
     flat = model.flat
-    theta, grad = flat.data.copy(), flat.grad.copy()
+    theta = flat.data.copy()
+    grad = flat.grad.copy() if keep_grad else None
     norms = [layer for layer in walk(model) if isinstance(layer, BatchNorm)]
     running = [(bn.running_mean, bn.running_var) for bn in norms]
     units = [layer for layer in walk(model) if isinstance(layer, ActivationLayer)]
@@ -205,34 +306,51 @@ def measure(model, X: np.ndarray, y: np.ndarray, loss_fn, v0: Optional[np.ndarra
         private = np.random.Generator(type(shared.bit_generator)())
         noise_state = noise_state or shared.bit_generator.state
 
-    def forward(point: np.ndarray) -> np.ndarray:
-        flat.data[...] = point
+    def forward() -> np.ndarray:
         if private is not None:
             private.bit_generator.state = noise_state
         return model.forward(X, training=True)
 
-    def gradient(point: np.ndarray) -> np.ndarray:
-        model.backward(loss_fn(forward(point), y)[1])
-        return flat.grad.copy()
+    def gradient_at(q: np.ndarray, shift: float) -> np.ndarray:
+        """The gradient at θ + shift·q: fl(θ + fl(shift·q)), as θ + shift * q rounds, into the model's vector."""
+        np.multiply(q, shift, out=flat.data)
+        flat.data += theta
+        model.backward(loss_fn(forward(), y)[1])
+        return flat.grad
 
     try:
         with np.errstate(all="ignore"):  # an overflow is a NaN estimate, not an exception
             for a in acts:
                 a.rng = private
-            forward(theta)  # the base pass: where each unit sits, for the frozen pieces
+            forward()  # the base pass, at θ: where each unit sits, for the frozen pieces
             for u, a in zip(units, acts):
                 if isinstance(a, PIECEWISE_LINEAR):
                     u.activation = _Frozen(a, u.x)
-            return top_eigenvalue(gradient, theta, v0, tol, max_iter, step)
+            step = fd_step(theta) if step is None else step
+
+            def hvp(q: np.ndarray, acc: np.ndarray) -> None:
+                central_hvp(lambda sign: gradient_at(q, sign * step), step, acc)
+
+            return _iterate(hvp, v0, theta, tol, max_iter, step, basis_bytes)
     finally:
         flat.data[...] = theta
-        flat.grad[...] = grad
+        if grad is not None:
+            flat.grad[...] = grad
         for bn, (mean, var) in zip(norms, running):
             bn.running_mean, bn.running_var = mean, var
         for u, a, rng in zip(units, acts, streams):
             u.activation, a.rng = a, rng
             for k, v in u.params.items():  # a learnable slope as the layer's forward would set it
                 a.params[k] = float(v)
+
+
+def probe_bytes(n_params: int, itemsize: int, max_iter: int = MAX_ITER, basis_bytes: int = BASIS_BYTES) -> float:
+    """The most a ``Probe`` holds beyond the model, in bytes, for ``n_params`` parameters of ``itemsize`` bytes:
+    the basis (``basis_size`` vectors) and 4 vectors more: θ and the gradients put back, w, and the previous
+    Ritz vector kept for a warm start; the float64 slices of a float32 norm or start, and of an update in place,
+    are a few MiB."""
+    vector = float(n_params) * itemsize
+    return (basis_size(int(vector), max_iter, basis_bytes) + 4) * vector + 2 * CHUNK * 8
 
 
 def lr_limit(optimizer: str, lambda_max: float, momentum: float = 0.0) -> Optional[float]:
@@ -250,24 +368,27 @@ CRITERIA = {"sgd": "2/λ_max", "momentum": "2(1+μ)/λ_max", "adam": None}  # th
 class Probe:
     """λ_max of one model's training loss at the steps a run asks for, each warm-started from the eigenvector of
     the one before, with the cost kept: ``products`` Hessian-vector products (two gradient evaluations each) in
-    ``seconds``."""
+    ``seconds``. ``warm``: keep that eigenvector between measurements (a parameter-sized vector, held through
+    training: pass False where only one step is measured)."""
 
-    def __init__(self, model, loss_fn):
-        self.model, self.loss_fn = model, loss_fn
+    def __init__(self, model, loss_fn, warm: bool = True):
+        self.model, self.loss_fn, self.warm = model, loss_fn, warm
         self.vector: Optional[np.ndarray] = None
         self.products, self.seconds, self.unconverged = 0, 0.0, 0
         self.step: Optional[float] = None
 
-    def measure(self, X: np.ndarray, y: np.ndarray, noise_state: Optional[dict] = None) -> dict[str, float]:
+    def measure(self, X: np.ndarray, y: np.ndarray, noise_state: Optional[dict] = None,
+                keep_grad: bool = True) -> dict[str, float]:
         """``{"lambda_max": …, "two_over_lambda": …}`` on the batch (X, y) at the model's current parameters: the
-        step columns of the recorder (``two_over_lambda`` NaN where λ_max ≤ 0 or is not finite)."""
+        step columns of the recorder (``two_over_lambda`` NaN where λ_max ≤ 0 or is not finite). ``keep_grad``:
+        as ``measure``'s (False where the caller computes the gradients after the probe)."""
         t0 = time.perf_counter()
-        est = measure(self.model, X, y, self.loss_fn, self.vector, noise_state)
+        est = measure(self.model, X, y, self.loss_fn, self.vector, noise_state, keep_grad=keep_grad)
         self.seconds += time.perf_counter() - t0
         self.products += est.iterations
         self.unconverged += not est.converged
         self.step = est.step
-        if math.isfinite(est.lambda_max):
+        if math.isfinite(est.lambda_max) and self.warm:
             self.vector = est.vector
         lam = est.lambda_max
         return {"lambda_max": lam, "two_over_lambda": 2.0 / lam if math.isfinite(lam) and lam > 0 else math.nan}

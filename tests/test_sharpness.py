@@ -194,6 +194,77 @@ def test_the_step_0_value_is_the_hessian_of_the_first_batch():
     assert result.steps["lambda_max"][0] == pytest.approx(fresh, rel=2e-3)  # the run stops at tol 1e-3
 
 
+# ---------------------------------------------------------------- memory: a restarted basis on large nets
+
+
+def test_the_restarted_iteration_on_a_basis_of_three_vectors_finds_the_exact_lambda_max():
+    model, X, y, exact = linear_mse()
+    # tol 1e-8: the central differences' rounding (√u ≈ 1.5e-8) is the floor a restarted basis reaches; the whole
+    # basis of this 12-parameter model instead ends on an invariant subspace
+    est = sharpness.measure(model, X, y, LOSSES["mse"], tol=1e-8, max_iter=100, basis_bytes=0)
+    assert sharpness.basis_size(model.flat.data.nbytes, 100, 0) == sharpness.MIN_BASIS
+    assert est.converged and abs(est.lambda_max - exact[-1]) <= 1e-6 * exact[-1]
+    np.testing.assert_allclose(np.linalg.norm(est.vector), 1.0)
+
+
+@pytest.mark.parametrize("variant", [{"activation": "tanh"}, {"activation": "relu", "batchnorm": True},
+                                     {"activation": "prelu", "residual": True, "depth": 4},
+                                     {"activation": "sigmoid", "batchnorm": True, "depth": 30, "width": 64}],
+                         ids=["tanh", "relu+batchnorm", "prelu+residual", "sigmoid+batchnorm deep"])
+def test_a_restarted_basis_agrees_with_the_whole_one_at_the_default_tolerance(variant):
+    net, X, y, loss_fn, _ = small_mlp(**variant)
+    whole = sharpness.measure(net, X, y, loss_fn)
+    restarted = sharpness.measure(net, X, y, loss_fn, basis_bytes=0)
+    assert whole.converged and restarted.converged
+    # both stop at a residual of 1e-3, which bounds λ_max's error by its square over the gap: 1e-5 is loose
+    assert abs(restarted.lambda_max - whole.lambda_max) <= 1e-5 * whole.lambda_max
+
+
+def probe_peak(net, X, y, loss_fn, **options) -> int:
+    """Bytes the probe allocates at its peak beyond what the model held after a training step."""
+    tracemalloc = pytest.importorskip("tracemalloc")
+    net.backward(loss_fn(net.forward(X, training=True), y)[1])
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    sharpness.measure(net, X, y, loss_fn, **options)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak - base
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_on_a_large_net_the_probe_holds_its_restarted_basis_and_three_vectors_and_no_more(dtype):
+    cfg = build_config({"dtype": dtype, "model": {"depth": 3, "width": 384, "activation": "tanh"},
+                        "data": {"dataset": "blobs", "features": 384, "n_samples": 80}, "train": {"steps": 1}})
+    net, data = model_at_init(cfg)
+    X, y, loss_fn = data.X_train[:32], data.y_train[:32], LOSSES[cfg.model.loss]
+    vector = net.flat.data.nbytes  # 3.5 MB in float64, 1.8 in float32: a basis of MIN_BASIS within 4 MiB
+    activations = X.size * X.itemsize + 3 * sum(u.linear.params["W"].shape[1] for u in net.units) * 32 * X.itemsize
+    options = {"basis_bytes": 2**22, "max_iter": 8, "tol": 1e-12}  # 8 products: the basis is filled and restarted
+    size = sharpness.basis_size(vector, 8, 2**22)
+    assert size == sharpness.MIN_BASIS < 8
+    # θ and the gradients put back, the basis and w (no previous Ritz vector here), the passes' transients, and
+    # the slices of an in-place update (float64, 0.15 of a vector here, a thousandth at (20, 2048))
+    peak = probe_peak(net, X, y, loss_fn, **options)
+    assert peak <= (size + 3) * vector + activations + 2 * sharpness.CHUNK * 8, (peak / vector, size)
+    assert peak <= sharpness.probe_bytes(net.flat.size, X.itemsize, 8, 2**22)
+    lean = probe_peak(net, X, y, loss_fn, keep_grad=False, **options)
+    assert peak - lean >= 0.99 * vector  # keep_grad=False saves the gradients' copy
+
+
+def test_without_keep_grad_the_parameters_are_put_back_and_the_gradients_are_the_callers_to_recompute():
+    net, X, y, loss_fn, _ = small_mlp("rrelu", batchnorm=True)
+    rng = net.units[0].act.activation.rng
+    state = rng.bit_generator.state
+    net.backward(loss_fn(net.forward(X, training=True), y)[1])
+    theta, grad = net.flat.data.tobytes(), net.flat.grad.tobytes()
+    rng.bit_generator.state = state
+    sharpness.measure(net, X, y, loss_fn, noise_state=state, keep_grad=False)
+    assert net.flat.data.tobytes() == theta
+    net.backward(loss_fn(net.forward(X, training=True), y)[1])  # the training pass, after the probe
+    assert net.flat.grad.tobytes() == grad
+
+
 # ---------------------------------------------------------------- the verdict and the command line
 
 
