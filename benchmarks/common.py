@@ -50,3 +50,34 @@ def benchmark_args(doc: str, name: str, repeats: int):
     threadpool_limits(args.threads)
     print(describe_blas())
     return args
+
+
+def loop_spec(depth: int, width: int, batch: int, dtype="float64", **record) -> dict:
+    """The config every step benchmark trains: a tanh MLP with Xavier init, full-batch SGD on ``blobs`` with as
+    many features as the net is wide and no test set (its evaluation is not part of a step); ``record`` over
+    the defaults."""
+    return {"name": "step-benchmark", "dtype": np.dtype(dtype).name,
+            "model": {"depth": depth, "width": width, "activation": "tanh", "init": "xavier_normal"},
+            "data": {"dataset": "blobs", "features": width, "n_classes": 10, "n_samples": batch, "test_fraction": 0},
+            "train": {"batch_size": "full", "optimizer": "sgd", "lr": 0.01}, "record": record}
+
+
+def run_seconds(spec: dict, steps: int) -> float:
+    """Wall time of ``run_experiment`` on ``spec`` trained for ``steps`` steps; an error where it does not
+    complete (a shorter run would time fewer steps than it claims)."""
+    from gradlab.config import build_config
+    from gradlab.experiment import run_experiment
+
+    config = build_config({**spec, "train": {**spec["train"], "steps": steps}})
+    t0 = time.perf_counter()
+    summary = run_experiment(config).summary
+    elapsed = time.perf_counter() - t0
+    if summary["status"] != "completed":
+        raise RuntimeError(f"the benchmark run did not complete: {summary['message']}")
+    return elapsed
+
+
+def step_seconds(spec: dict, extra: int, base: int = 2) -> float:
+    """One step of the real loop: ``run_experiment`` at ``base`` and ``base + extra`` steps, the difference per
+    extra step, so that the set-up (data, model, theory, summary) cancels."""
+    return (run_seconds(spec, base + extra) - run_seconds(spec, base)) / extra

@@ -2,7 +2,7 @@
 
 gradlab's step is the real one: ``run_experiment`` on a tanh MLP with Xavier init, full-batch SGD on ``blobs``
 with as many features as the net is wide, recording every per-layer metric at every step ("no-rec": only at
-the first and the last). It is timed at two step counts, and the difference divided by the extra steps: the
+the first and the last); the per-layer distributions are off (benchmarks/distributions.py times them). It is timed at two step counts, and the difference divided by the extra steps: the
 data, the model, the theory and the summary are built alike in both runs, so the set-up cancels and what is
 left is the loop as users run it (forward, loss, backward, norms, recording, the update, the bookkeeping).
 The floor is the same shapes' bare matrix multiplies (h @ W, h.T @ d, d @ W.T per layer), timed in the same
@@ -21,10 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradlab.config import build_config
-from gradlab.experiment import run_experiment
-
-from common import describe_blas, write_report
+from common import describe_blas, loop_spec, run_seconds, step_seconds, write_report
 
 SHAPES = [(10, 64, 64), (50, 64, 64), (50, 128, 128), (50, 256, 256), (20, 512, 256)]  # depth, width, batch
 N_CLASSES = 10
@@ -46,28 +43,18 @@ class Gradlab:
     per extra step."""
 
     def __init__(self, depth, width, batch, dtype, record=True):
-        self.spec = {"name": "step-benchmark", "dtype": np.dtype(dtype).name,
-                     "model": {"depth": depth, "width": width, "activation": "tanh", "init": "xavier_normal"},
-                     "data": {"dataset": "blobs", "features": width, "n_classes": N_CLASSES, "n_samples": batch,
-                              "test_fraction": 0},  # no test set: its evaluation is not part of a step
-                     "train": {"batch_size": "full", "optimizer": "sgd", "lr": LR},
-                     "record": {"every": 1 if record else 10**9}}
+        # distributions off: their sort per array is timed by benchmarks/distributions.py
+        self.spec = loop_spec(depth, width, batch, dtype, every=1 if record else 10**9, distributions=False)
         self.extra = 1
 
     def run(self, steps: int) -> float:
-        config = build_config({**self.spec, "train": {**self.spec["train"], "steps": steps}})
-        t0 = time.perf_counter()
-        summary = run_experiment(config).summary
-        elapsed = time.perf_counter() - t0
-        if summary["status"] != "completed":  # a shorter run would time fewer steps than it claims
-            raise RuntimeError(f"the benchmark run did not complete: {summary['message']}")
-        return elapsed
+        return run_seconds(self.spec, steps)
 
     def calibrate(self, step_estimate: float) -> None:
         self.extra = max(1, int(SPAN / max(step_estimate, 1e-6)))
 
     def measure(self) -> float:
-        return (self.run(BASE_STEPS + self.extra) - self.run(BASE_STEPS)) / self.extra
+        return step_seconds(self.spec, self.extra, BASE_STEPS)
 
 
 class Repeated:
@@ -130,6 +117,8 @@ def main() -> None:
                         help="BLAS threads for numpy and intra-op threads for torch (default 1: in one process, "
                              "two libraries' spinning thread pools slow each other down)")
     parser.add_argument("--json", type=Path, default=None, help="default: benchmarks/results/step-<threads>t.json")
+    parser.add_argument("--shapes", type=lambda s: [tuple(map(int, x.split("x"))) for x in s.split(",")],
+                        default=SHAPES, help="DEPTHxWIDTHxBATCH,... (default: all five)")
     args = parser.parse_args()
     args.json = args.json or Path(f"benchmarks/results/step-{args.threads}t.json")
     from threadpoolctl import threadpool_limits
@@ -150,7 +139,7 @@ def main() -> None:
     print(f"threads: {args.threads}")
     print(f"{'depth':>5} {'width':>5} {'batch':>5} {'dtype':>7} {'gradlab ms':>10} {'no-rec ms':>9} {'floor ms':>8} "
           f"{'torch ms':>8} {'/floor':>6} {'/torch':>6} {'rec +%':>6}")
-    for depth, width, batch in SHAPES:
+    for depth, width, batch in args.shapes:
         for dtype in (np.float64, np.float32):
             contenders = {"gradlab": Gradlab(depth, width, batch, dtype), "no_record": Gradlab(depth, width, batch,
                                                                                                dtype, record=False),

@@ -270,11 +270,14 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
                 bad_layer, overflow, cause = _breakdown(model, X, loss)
                 break
             if step < total:
+                factor = 1.0
                 if train.clip_grad_norm is not None:
-                    clip_by_global_norm([flat.grad], train.clip_grad_norm, gnorm)
+                    factor = clip_by_global_norm([flat.grad], train.clip_grad_norm, gnorm)
                 opt.step([flat.data], [flat.grad], keep=due)  # every parameter in one vector
                 if due:
-                    rec.add_updates(*opt.updates[0])
+                    vector, scale = opt.updates[0]
+                    # a step along the gradient (SGD): its norms are the gradient's, measured above
+                    rec.add_updates(vector, scale, factor * norms if vector is flat.grad else None)
             if on_step:
                 on_step(step, total)
 

@@ -282,12 +282,14 @@ class Recorder:
             d["at"].extend(at)
             d["value"].extend(value)
 
-    def add_updates(self, update: np.ndarray, scale: float = 1.0) -> None:
+    def add_updates(self, update: np.ndarray, scale: float = 1.0, norms: np.ndarray | None = None) -> None:
         """Fill in update_ratio for the rows just added: ‖u‖ / ‖W‖ for the step u = scale·``update`` the optimizer
-        applied to the model's flat parameter vector (W <- W - u), against the norms recorded before the step."""
+        applied to the model's flat parameter vector (W <- W - u), against the norms recorded before the step.
+        ``norms``: ``flat_norms`` of ``update``, where the caller has them already."""
         wn = self._weight_norms
-        ratio = np.divide(abs(scale) * flat_norms(self.model.flat, update)[self._W], wn,
-                          out=np.full(wn.size, math.nan), where=wn > 0)
+        if norms is None:
+            norms = flat_norms(self.model.flat, update)
+        ratio = np.divide(abs(scale) * norms[self._W], wn, out=np.full(wn.size, math.nan), where=wn > 0)
         self.layers["update_ratio"][-wn.size:] = ratio.tolist()
 
 

@@ -108,6 +108,10 @@ def test_gradient_clipping_bounds_the_update():
     # SGD moves every weight by lr * g; after clipping the joint norm of that move is at most lr * 1.0
     upd = r.profile("update_ratio", 0) * r.profile("weight", 0)
     assert math.sqrt(np.sum(upd**2)) <= 0.1 * (1 + 1e-9)
+    # each layer's move is lr times its gradient (recorded before the clip) times the clip's factor
+    factor = min(1.0, 1.0 / r.steps["grad_norm"][0])
+    assert factor < 1
+    np.testing.assert_allclose(upd, 0.1 * factor * r.profile("grad_W", 0), rtol=1e-12)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
