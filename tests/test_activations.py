@@ -287,7 +287,8 @@ def test_the_vectorized_tanh_is_libms_to_2_ulp_across_every_scale(monkeypatch):
     x = np.concatenate([rng.normal(size=20_000) * 10.0 ** e for e in range(-300, 4, 7)] + [np.array(SPECIAL)])
     assert within_ulps(A.tanh(x), np.tanh(x), 2)
     assert A.tanh(x[:700].reshape(-1, 7)).shape == (100, 7)
-    x32 = x.astype(np.float32)
+    with np.errstate(over="ignore"):  # 1e308 becomes inf in float32, as it should
+        x32 = x.astype(np.float32)
     assert A.tanh(x32).dtype == np.float32 and np.array_equal(A.tanh(x32), np.tanh(x32), equal_nan=True)
 
 
