@@ -242,15 +242,19 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
             X, y = data.X_train[idx], data.y_train[idx]
             # λ_max of this step's loss: the noise stream's state before the forward, so that the probe sees the
             # very noise this step draws (gradlab.sharpness.measure)
-            sharp = probe is not None and rec.due(step) and (step == 0 or config.record.sharpness == "recorded")
+            due = rec.due(step)
+            sharp = probe is not None and due and (step == 0 or config.record.sharpness == "recorded")
             noise_state = rngs["noise"].bit_generator.state if sharp else None
+            if due:
+                rec.observe(True)
             logits = model.forward(X, training=True)
             loss, dlogits = loss_fn(logits, y)
             model.backward(dlogits)
+            if due:
+                rec.observe(False)
             norms = flat_norms(flat, flat.grad)
             gnorm = global_norm(norms)
             row = {"step": step, "loss": loss, "train_acc": _accuracy(loss_name, logits, y), "grad_norm": gnorm}
-            due = rec.due(step)
             finite = math.isfinite(loss) and math.isfinite(gnorm)
             if due or not finite:
                 rec.add_layers(step, norms)

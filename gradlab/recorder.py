@@ -125,9 +125,9 @@ def _mean_std(a: np.ndarray) -> tuple[float, float]:
     return mean, std
 
 
-def _act_stats(unit) -> tuple[float, float, float, float]:
-    """act_mean, act_std, saturated, dead of one hidden unit's activation."""
-    act, z, out = unit.act.activation, unit.act.x, unit.act.out
+def _act_stats(layer) -> tuple[float, float, float, float]:
+    """act_mean, act_std, saturated, dead of one hidden unit's activation layer."""
+    act, z, out = layer.activation, layer.x, layer.out
     mean, std = _mean_std(out)
     saturated = dead = math.nan
     if act.saturating:
@@ -234,6 +234,26 @@ class Recorder:
         self._W = [position[id(lin.params["W"])] for lin in model.linears]
         self._b = [position[id(lin.params["b"])] for lin in model.linears]
         self._weight_norms = np.empty(0)
+        self._signal: dict[int, float] = {}  # what the observers measured, by id of the layer
+        self._stats: dict[int, tuple] = {}
+
+    def observe(self, on: bool) -> None:
+        """Measure each layer's signal norm and activation statistics as the training pass makes them
+        (``Layer.observer``), while they are still in cache: on before the forward pass of a step to be
+        recorded, off after its backward pass, before any other pass (a test set's, the sharpness probe's)."""
+        if on:
+            self._signal.clear()
+            self._stats.clear()
+        for unit in self.model.units:
+            unit.act.observer = self._observe_activation if on else None
+        for lin in self.model.linears:
+            lin.observer = self._observe_linear if on else None
+
+    def _observe_activation(self, layer) -> None:
+        self._stats[id(layer)] = _act_stats(layer)
+
+    def _observe_linear(self, layer) -> None:
+        self._signal[id(layer)] = norm_unguarded(layer.dout)
 
     def due(self, step: int) -> bool:
         return step == 0 or step % self.every == 0 or step == self.last_step
@@ -255,10 +275,12 @@ class Recorder:
                    "fan_in": [lin.params["W"].shape[0] for lin in model.linears],
                    "fan_out": [lin.params["W"].shape[1] for lin in model.linears],
                    "grad_W": grad_W, "grad_b": grad_norms[self._b],
-                   "signal": [norm_unguarded(lin.dout) for lin in model.linears], "weight": weight,
+                   "signal": [self._signal.pop(id(lin), None) or norm_unguarded(lin.dout) for lin in model.linears],
+                   "weight": weight,
                    "grad_data": np.divide(grad_W, weight, out=np.full(n, math.nan), where=weight > 0),
                    "update_ratio": [math.nan] * n}
-        stats = [_act_stats(unit) for unit in model.units] + [(math.nan,) * 4] * (n - hidden)
+        stats = ([self._stats.pop(id(u.act), None) or _act_stats(u.act) for u in model.units]
+                 + [(math.nan,) * 4] * (n - hidden))
         for c, values in zip(("act_mean", "act_std", "saturated", "dead"), zip(*stats)):
             columns[c] = values
         for c in LAYER_COLUMNS:

@@ -7,7 +7,7 @@ import pytest
 
 from gradlab import load_config, run_experiment
 from gradlab.config import build_config
-from gradlab.recorder import INT_COLUMNS
+from gradlab.recorder import INT_COLUMNS, LAYER_COLUMNS, STEP_COLUMNS
 from gradlab.results import load_run, save_run
 
 
@@ -180,3 +180,27 @@ def test_non_finite_input_data_gives_an_undetermined_verdict_with_the_reason(mon
     s = run_experiment(small({"depth": 5, "width": 16}, train={"steps": 3, "batch_size": "full"})).summary
     assert s["status"] == "diverged" and s["verdict"] == "undetermined"
     assert "non-finite values" in s["message"] and s["diverged_layer"] == 0
+
+
+@pytest.mark.parametrize("model", [
+    {"depth": 4, "activation": "tanh"},
+    {"depth": 5, "activation": "sigmoid", "batchnorm": {"enabled": True}},
+    {"depth": 6, "activation": "relu", "init": "he_normal", "residual": {"enabled": True, "every": 2}},
+    {"depth": 3, "activation": "noisy_relu"},
+    {"depth": 8, "activation": "relu", "init": {"name": "large", "scale": 30.0}},  # overflows: diverged
+])
+def test_statistics_measured_during_the_pass_equal_those_read_from_the_caches_after_it(monkeypatch, model):
+    """The recorder measures signal norms and activation statistics as the training pass makes them
+    (Recorder.observe); without that, it reads the same arrays after the pass. Every recorded value, and the
+    run's outcome, is bit-identical either way, with a test set whose forward pass follows."""
+    from gradlab.recorder import Recorder
+
+    config = small(model, train={"steps": 7}, record={"every": 3}, data={"n_samples": 96, "test_fraction": 0.25})
+    observed = run_experiment(config)
+    monkeypatch.setattr(Recorder, "observe", lambda self, on: None)
+    after = run_experiment(config)
+    assert observed.summary["status"] == after.summary["status"]
+    for column in LAYER_COLUMNS:
+        np.testing.assert_array_equal(observed.layers[column], after.layers[column], err_msg=column)
+    for column in STEP_COLUMNS:
+        np.testing.assert_array_equal(observed.steps[column], after.steps[column], err_msg=column)
