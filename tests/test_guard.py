@@ -40,15 +40,32 @@ def test_the_limit_can_be_set_and_a_bad_setting_is_a_clear_error(monkeypatch):
         check(config)
 
 
-def test_the_estimate_bounds_what_a_run_really_allocates():
+def traced_peak(config) -> int:
     tracemalloc = pytest.importorskip("tracemalloc")
-    config = build_config({"model": {"depth": 4, "width": 128, "batchnorm": True}, "data": {"n_samples": 1024},
-                           "train": {"steps": 8, "optimizer": "adam"}, "record": {"every": 1}})
     tracemalloc.start()
-    run_experiment(config)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    try:
+        run_experiment(config)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("settings", [
+    {"model": {"depth": 4, "width": 128, "batchnorm": True}, "train": {"optimizer": "adam"}, "record": {"every": 1}},
+    # the sharpness probe's basis restarted (10 vectors of 6.3 MB), warm-started at the recorded steps; without
+    # the spectrum, whose SVDs at these widths take longer than the rest
+    {"model": {"depth": 4, "width": 512}, "record": {"every": 4, "sharpness": "recorded", "spectrum": "off"}},
+    {"dtype": "float32", "model": {"depth": 3, "width": 768}, "train": {"optimizer": "momentum"},
+     "record": {"spectrum": "off"}},
+], ids=["batchnorm adam", "restarted basis", "float32 momentum"])
+def test_the_estimate_bounds_what_a_run_really_allocates(settings):
+    config = build_config({**settings, "data": {"n_samples": 1024},
+                           "train": {"steps": 8, **settings.get("train", {})}})
+    peak = traced_peak(config)
     assert peak < sum(estimate(config).values()), (human(peak), estimate(config))
+    # the probe's own part: what it adds to the peak is within what the guard counts for it
+    off = traced_peak(config.model_copy(update={"record": config.record.model_copy(update={"sharpness": "off"})}))
+    assert peak - off <= estimate(config)["sharpness"], (human(peak - off), human(estimate(config)["sharpness"]))
 
 
 def test_human_sizes():
