@@ -65,20 +65,27 @@ def not_applicable(model) -> str:
     return ""
 
 
-def _push(layer: Layer, J: np.ndarray) -> np.ndarray:
-    """∂(layer output)/∂x₀ from J = ∂(layer input)/∂x₀, shape (n_samples, d_in, d₀), after a forward pass."""
-    if isinstance(layer, Linear):  # z = x W + b: ∂z/∂x = Wᵀ, applied to every sample in one product
-        n, d_in, d0 = J.shape
-        W = layer.params["W"]
-        return (W.T @ J.transpose(1, 0, 2).reshape(d_in, n * d0)).reshape(W.shape[1], n, d0).transpose(1, 0, 2)
+def _push(layer: Layer, J: np.ndarray, own: bool = False) -> np.ndarray:
+    """∂(layer output)/∂x₀ from J = ∂(layer input)/∂x₀, shape (n_samples, d_in, d₀), after a forward pass.
+
+    ``own``: no one else holds J, so it may be overwritten. Each step then makes at most one new J-sized array
+    (n_samples × width² entries, the largest of a run's spectrum): the Linear's product, where a reshaped
+    transpose would copy J first, and the activation and residual steps write in place."""
+    if isinstance(layer, Linear):  # z = x W + b: ∂z/∂x = Wᵀ, applied to every sample (a batched product)
+        return np.matmul(layer.params["W"].T, J)
     if isinstance(layer, ActivationLayer):
-        return layer.activation.grad_at(layer.x, layer.out, False)[:, :, None] * J
+        slope = layer.activation.grad_at(layer.x, layer.out, False)[:, :, None]
+        return np.multiply(J, slope, out=J) if own else J * slope
     if isinstance(layer, Residual):  # out = body(x) + skip(x): J_block = J_body + (I or Pᵀ)
         skip = J if layer.projection is None else _push(layer.projection, J)
-        return _push(layer.body, J) + skip
+        body = _push(layer.body, J)  # not ``own``: the identity skip is J itself
+        if body is J:  # an empty body
+            return J + skip
+        body += skip
+        return body
     if isinstance(layer, Sequential):
         for child in layer.layers:
-            J = _push(child, J)
+            J, own = _push(child, J, own), True  # every step's output is its own new array (or J, owned)
         return J
     raise ValueError(f"no Jacobian for a {type(layer).__name__} layer")
 
@@ -101,9 +108,10 @@ def jacobian(model, x: np.ndarray, from_input: bool = False) -> np.ndarray:
         start = 0 if from_input else layers.index(model.units[0].act) + 1
         d0 = x.shape[1] if from_input else model.units[0].linear.params["W"].shape[1]
         J = np.broadcast_to(np.eye(d0, dtype=x.dtype), (len(x), d0, d0))
+        own = False  # the identity above is a read-only broadcast
         for layer in layers[start:-1]:  # the output Linear is not part of the hidden stack
-            J = _push(layer, J)
-    return np.array(J)
+            J, own = _push(layer, J, own), True
+    return J if own else np.array(J)
 
 
 def weight_singular_values(model) -> list[np.ndarray]:

@@ -82,6 +82,34 @@ def test_the_jacobian_matches_finite_differences(extra):
     assert np.max(np.abs(J - numeric)) / np.max(np.abs(J)) < 1e-6
 
 
+@pytest.mark.parametrize("extra", [{}, {"residual": {"enabled": True, "every": 2}, "bias_std": 0.3}])
+def test_the_hidden_stacks_jacobian_times_the_first_layers_is_the_jacobian_from_the_input(extra):
+    # the chain rule ∂x_L/∂x = (∂x_L/∂x_1)(∂x_1/∂x), with ∂x_1/∂x = D_1 W_1ᵀ: the hidden stack's J, built in place
+    # through residual blocks, agrees with the one from the input
+    model, data = model_at_init(config("tanh", "xavier_normal", depth=6, width=9, **extra))
+    x = data.X_train[:4]
+    hidden = spectrum.jacobian(model, x)
+    first = model.units[0]
+    model.forward(x, training=False)
+    d1 = first.act.activation.grad_at(first.act.x, first.act.out, False)  # (n, width)
+    np.testing.assert_allclose(hidden @ (d1[:, :, None] * first.linear.params["W"].T),
+                               spectrum.jacobian(model, x, from_input=True), rtol=1e-12, atol=1e-14)
+
+
+def test_the_jacobian_takes_at_most_two_of_its_own_size_at_once():
+    tracemalloc = pytest.importorskip("tracemalloc")
+    model, data = model_at_init(config("tanh", "orthogonal", depth=6, width=128))
+    x = data.X_train[:16]
+    model.forward(x, training=False)  # the caches a run has before its spectrum
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    J = spectrum.jacobian(model, x)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # J, and the Linear's product beside the J it multiplies; the forward's caches and the slopes are 16 × 128
+    assert peak - base <= 2.25 * J.nbytes, (peak - base) / J.nbytes  # the transposed copy made it 3.1
+
+
 def test_batchnorm_is_declared_not_applicable():
     cfg = config("relu", "he_normal", 4, 8, batchnorm={"enabled": True})
     m = measured(cfg, 2)
