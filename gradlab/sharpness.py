@@ -65,6 +65,7 @@ import numpy as np
 
 from .engine.activations import LeakyReLU, NoisyReLU, ReLU, RReLU
 from .engine.layers import ActivationLayer, BatchNorm, walk
+from .engine.optimizers import CHUNK as OPTIMIZER_CHUNK, subtract_scaled
 
 TOL = 1e-3  # relative residual ‖Hy − θy‖/|θ| at which the iteration stops: λ_max to about 0.1%
 MAX_ITER = 20  # Hessian-vector products at most per measurement (each costs two gradient evaluations)
@@ -103,9 +104,9 @@ def _norm64(x: np.ndarray) -> float:
 
 
 def _axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
-    """y += a·x in place, a slice at a time: NumPy has no fused axpy, and a·x whole would be a temporary."""
-    for s in _slices(y.size):
-        y[s] += a * x[s]
+    """y += a·x in place, through a cache-sized buffer (the optimizers' ``subtract_scaled``): NumPy has no fused
+    axpy, and a·x whole would be a parameter-sized temporary."""
+    subtract_scaled(y, x, -a, np.empty(min(y.size, OPTIMIZER_CHUNK), y.dtype))
 
 
 def _finite(x: np.ndarray) -> bool:
