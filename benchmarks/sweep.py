@@ -9,6 +9,7 @@ included, as a user would run it. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 from common import describe_blas, write_report
+
+from gradlab.executors import cores
 
 
 def one_sweep(workers: int, extra: list[str]) -> float:
@@ -38,9 +41,11 @@ def main() -> None:
     extra = ["--no-plots"] if args.no_plots else []
 
     times: dict[int, list[float]] = {w: [] for w in args.workers}
+    load = [os.getloadavg()[0]]  # other processes take cores from the workers: say how busy the machine was
     for _ in range(args.repeats):  # alternate, so that drift in the machine's load hits every setting alike
         for w in args.workers:
             times[w].append(one_sweep(w, extra))
+            load.append(os.getloadavg()[0])
     medians = {w: statistics.median(t) for w, t in times.items()}
     base = medians[args.workers[0]]
     print(describe_blas())
@@ -49,8 +54,10 @@ def main() -> None:
     print(f"{'workers':>8} {'median s':>9} {'min s':>7} {'speed-up':>9}")
     for w in args.workers:
         print(f"{w:>8} {medians[w]:>9.2f} {min(times[w]):>7.2f} {base / medians[w]:>8.2f}x")
+    print(f"1-minute load average, before and after each sweep: {' '.join(f'{x:.1f}' for x in load)} "
+          f"({cores()} cores)")
     report = {"benchmark": "sweep", "command": "gradlab sweep --depth 2..50", "plots": not extra,
-              "repeats": args.repeats, "seconds": times, "median_s": medians,
+              "repeats": args.repeats, "seconds": times, "median_s": medians, "load_average": load,
               "speedup": {w: base / m for w, m in medians.items()}}
     write_report(args.json, report)
 

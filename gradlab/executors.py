@@ -101,7 +101,14 @@ class LocalPool(ProcessPoolExecutor):
     held fails with BrokenProcessPool, which tells nothing of why. Here those runs end as ``("failed", why)``,
     ``why`` read from how the dead worker ended: killed by SIGKILL (the out-of-memory killer, or a person),
     another signal (a crash), or an exit status (an error before it could run, printed on its stderr).
+
+    ``writes_runs``: its workers share this machine's disk, and stop_now ends them, so a sweep lets each write
+    the runs it ran (gradlab.sweep.run_into) rather than send them back to the parent to write: the parent's
+    serial work per run stays small, and writing, the larger part of a run's cost outside training, is done
+    in parallel.
     """
+
+    writes_runs = True
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         run = Future()

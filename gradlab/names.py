@@ -7,6 +7,7 @@ Nothing here imports pydantic or the engine, so parsing ``--depth 2..50`` or run
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from typing import Any
 
@@ -19,9 +20,16 @@ def did_you_mean(value: Any, choices) -> str:
 
 def keyword_params(fn) -> dict[str, Any]:
     """The keyword parameters (with defaults) a registry entry accepts beyond its fixed positional ones."""
+    return dict(_keyword_params(fn))
+
+
+@functools.lru_cache(maxsize=None)
+def _keyword_params(fn) -> tuple[tuple[str, Any], ...]:
+    # validating a config reads a dozen signatures, and a sweep validates every grid point's: half the time of
+    # validating one is inspect.signature, whose answer for a registry entry never changes
     target = fn.__init__ if inspect.isclass(fn) else fn
-    return {p.name: p.default for p in inspect.signature(target).parameters.values()
-            if p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD}
+    return tuple((p.name, p.default) for p in inspect.signature(target).parameters.values()
+                 if p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD)
 
 
 def short(value: Any, limit: int = 60) -> str:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
+import shutil
 import signal
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import yaml
@@ -96,18 +98,25 @@ class Sweep:
 
     def configs(self) -> list[ExperimentConfig]:
         """Every grid point's validated config; all problems are reported at once, each only once."""
-        configs, problems = [], []
+        return list(self.each_config())
+
+    def each_config(self) -> Iterator[ExperimentConfig]:
+        """The grid points' configs, validated one at a time, so that a sweep of 10,000 runs never holds
+        10,000 configs (8 KB each); the problems of all of them are raised at once, at the end."""
+        problems = []
         for point in self.points():
             # parents before children: model.init must not replace the model.init.gain set beside it
             blame = {k: (v, f"sweep axis {k}={label_of(v)}") for k, v in sorted(point.items(),
                                                                             key=lambda kv: kv[0].count("."))}
             try:
-                configs.append(build_config(self.base, self.source, values=blame))
+                config = build_config(self.base, self.source, values=blame)
             except ConfigError as exc:
                 problems += [p for p in exc.problems if p not in problems]
+                continue
+            if not problems:
+                yield config
         if problems:
             raise ConfigError(problems, self.source)
-        return configs
 
     def to_spec(self) -> dict:
         return {"name": self.name, "axes": [a.to_spec() for a in self.axes], "base": self.base}
@@ -254,7 +263,7 @@ def executor_for(sweep: Sweep, workers: Optional[int] = None, scheduler: Optiona
     if scheduler:
         return lambda: DaskExecutor(scheduler)
     n = workers or cores()
-    check_all(sweep.configs(), share=n)
+    check_all(sweep.each_config(), share=n)  # the largest of them, found one config at a time
     check_main_guard()  # here too, so that a script without the guard is refused before run_sweep writes anything
     return lambda: local_executor(n)
 
@@ -278,10 +287,10 @@ def _count(counts: dict[str, int], summary: dict) -> None:
             counts[key] = counts.get(key, 0) + 1
 
 
-def _write_failure(folder: Path, key: str, config: ExperimentConfig, error: str) -> None:
+def _write_failure(folder: Path, key: str, config: str, error: str) -> None:
+    """``failed/<key>.json``: the error, and the run's config (``config``, as JSON) to retry it with."""
     make_dir(folder)
-    atomic_write(folder / f"{key}.json", json.dumps({"error": error, "config": config.model_dump(mode="json")},
-                                                    indent=2) + "\n")
+    atomic_write(folder / f"{key}.json", json.dumps({"error": error, "config": json.loads(config)}, indent=2) + "\n")
 
 
 class _Signals:
@@ -318,34 +327,59 @@ def run_sweep(sweep: Sweep, folder: Path, make_executor: Callable[[], Any],
     sweep.yaml gets the provenance of this command (see _spec) when it has runs to do, its ``ended`` time once
     they are done; plan() has checked that it may add them (check_versions).
     """
-    configs = sweep.configs()
-    folder = make_dir(Path(folder))
-    existed, recorded = (folder / SPEC_FILE).is_file(), recorded_provenance(folder)
+    folder = Path(folder)
     runs, failed = folder / "runs", folder / "failed"
-    done = finished_keys(configs, folder)  # finished by an earlier, interrupted or smaller, sweep: not re-run
-    todo: dict[str, tuple[ExperimentConfig, dict]] = {}
-    keys = [run_key(c) for c in configs]
-    # two grid points with one resolved config are one run
-    progress = Tally(total=len(set(keys)), skipped=len(done), done=len(done))
-    for summary in done.values():
-        _count(progress.counts, summary)
-    for key, config, point in zip(keys, configs, sweep.labelled_points()):
-        if key in done or key in todo:
+    points = sweep.labelled_points()
+    keys: list[str] = []  # each grid point's run; two grid points with one resolved config are one run
+    todo: dict[str, tuple[str, float, dict]] = {}  # run key -> (its config as JSON, work, grid point)
+    known: dict[str, Cells] = {}  # the finished runs' cells in the tables
+    progress, broken = Tally(total=0), []
+    # one config at a time, so that none is held beyond its turn (see each_config); all are valid before the
+    # folder is touched
+    for point, config in zip(points, sweep.each_config()):
+        key = run_key(config)
+        keys.append(key)
+        if key in todo or key in known:
             continue
-        if (runs / key).exists():  # there, but not finished: corrupt
-            progress.set_aside.append(_set_aside(runs / key))
-        todo[key] = (config, point)
+        result, why = _finished(runs / key)  # finished by an earlier, interrupted or smaller, sweep: not re-run
+        if result is not None:
+            known[key] = run_cells(result)
+            progress.skipped += 1
+            _count(progress.counts, result.summary)
+            continue
+        if why is not None:  # there, but not finished: corrupt
+            broken.append(key)
+        todo[key] = (config.model_dump_json(), work(config), point)
+    progress.total, progress.done = len(known) + len(todo), progress.skipped
+    make_dir(folder)
+    existed, recorded = (folder / SPEC_FILE).is_file(), recorded_provenance(folder)
+    progress.set_aside = [_set_aside(runs / key) for key in broken]
     current = provenance.record() if todo else None  # once, here: the workers' runs each keep their own
     atomic_write(folder / SPEC_FILE, _spec(sweep, recorded, existed, current))
     if on_progress:
         on_progress(progress, None, None)
     if todo:
-        _execute(todo, runs, failed, make_executor, progress, on_progress)
-    summary = collect(folder, sweep)
+        _execute(todo, runs, failed, make_executor, progress, on_progress, known)
+    summary = collect(folder, sweep, known, keys)
     if current is not None:
         current["ended"] = provenance.now()
         atomic_write(folder / SPEC_FILE, _spec(sweep, recorded, existed, current))
     return summary
+
+
+# what a layer costs a step beyond its matrix multiplies, in multiply-adds: its Python and element-wise work and
+# its recording, about 30 µs, so that depth counts where the layers are narrow
+LAYER_OVERHEAD = 1e5
+
+
+def work(config: ExperimentConfig) -> float:
+    """A run's cost in multiply-adds, roughly: steps × (batch × Σ fan_in·fan_out of the hidden stack, plus
+    LAYER_OVERHEAD per layer). Only the order matters: run_sweep hands out the costliest runs first."""
+    n = config.data.n_samples
+    batch = n if config.train.batch_size == "full" else min(config.train.batch_size, n)
+    widths = config.model.widths
+    multiply = sum(a * b for a, b in zip(widths, widths[1:])) + 2 * sum(widths[:1] + widths[-1:])
+    return config.train.total_steps(n) * (batch * multiply + LAYER_OVERHEAD * (len(widths) + 1))
 
 
 def finished_keys(configs: list[ExperimentConfig], folder: Path) -> dict[str, dict]:
@@ -388,54 +422,127 @@ def _set_aside(run_dir: Path) -> Path:
     return target
 
 
-def _execute(todo, runs: Path, failed: Path, make_executor, progress: Tally, on_progress) -> None:
+# Runs handed to the executor ahead of those running, per worker: enough that no worker waits for the next,
+# few enough that the configs waiting in the parent (a few KB each) do not grow with the sweep.
+AHEAD = 4
+
+
+def _execute(todo: dict[str, tuple[str, float, dict]], runs: Path, failed: Path, make_executor, progress: Tally,
+             on_progress, known: dict[str, Cells]) -> None:
+    """Run ``todo`` on the executor, a bounded number at a time, keeping each run as it finishes; the cells of
+    the runs that its workers wrote and read back go into ``known``."""
     executor = make_executor()
+    # a local pool's workers write their runs (see run_into): the parent only keeps the books. Elsewhere (a
+    # dask worker may not see this disk, a thread cannot be stopped on Ctrl-C) the run comes back to be written.
+    workers_write = getattr(executor, "writes_runs", False)
+    # the costliest first: the last runs to finish are then short ones, and no worker idles long at the end
+    # while another finishes a deep run (the grid order is the tables', not the runs')
+    queue = iter(sorted(todo, key=lambda key: -todo[key][1]))
+    # a dask cluster's size is its own (and may grow): every run is handed to it at once, as the runs are small
+    ahead = AHEAD * executor._max_workers if hasattr(executor, "_max_workers") else len(todo)
     try:
         with _Signals():
-            pending = {executor.submit(execute, config.model_dump_json()): (key, config, point)
-                       for key, (config, point) in todo.items()}
-            while pending:
+            pending: dict = {}
+            while True:
+                for key in itertools.islice(queue, max(0, ahead - len(pending))):
+                    config, _, point = todo.pop(key)  # the config waits no longer than its turn
+                    future = (executor.submit(run_into, config, str(runs / key)) if workers_write
+                              else executor.submit(execute, config))
+                    pending[future] = (key, config, point)
+                if not pending:
+                    break
                 finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in finished:
                     key, config, point = pending.pop(future)
-                    summary = _keep(future, key, config, runs, failed)
+                    summary = _keep(future, key, config, runs, failed, known)
                     progress.done += 1
                     _count(progress.counts, summary)
                     if on_progress:
                         on_progress(progress, point, summary)
                 finished = future = None  # a held future pins its result on a dask worker, recomputed if lost
     except KeyboardInterrupt:
-        stop_now(executor)
+        _stop(executor, runs)
         raise SweepInterrupted(f"interrupted: {progress.done} of {progress.total} runs are finished and kept; "
                                f"run the same command again to finish the other {progress.total - progress.done}"
                                ) from None
     except FaultError as exc:  # e.g. the disk filled up: say what is safe, as for an interruption
-        stop_now(executor)
+        _stop(executor, runs)
         raise FaultError(f"{exc}; {progress.done} of {progress.total} runs are finished and kept; run the same "
                          f"command again to finish the others") from None
     except BaseException:  # any other failure: the queued runs must not go on in the background
-        stop_now(executor)
+        _stop(executor, runs)
         raise
     executor.shutdown(wait=True)
 
 
-def _keep(future, key: str, config: ExperimentConfig, runs: Path, failed: Path) -> dict:
-    """Write a finished run (or its failure) to disk; return its summary for the progress display."""
+def _stop(executor, runs: Path) -> None:
+    """stop_now, then remove what a worker ended mid-write left: its hidden staging folder (write_run's
+    ``.<key>.<pid>.partial``), once that process is gone. A live one may be another sweep's, writing."""
+    stop_now(executor)
+    for staging in runs.glob(".*.partial") if runs.is_dir() else ():
+        pid = staging.name.removesuffix(".partial").rpartition(".")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # there, signal 0 is CTRL_C_EVENT, not a probe: leave the folder to the next run
+        return True
     try:
-        status, value = future.result()
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # there, but another user's
+        return True
+    return True
+
+
+def run_into(config_json: str, run_dir: str):
+    """A worker's task where the workers share the parent's disk: run the experiment (see execute), write its
+    run directory, and read it back as the sweep's tables will read it (run_cells), so that the parent
+    neither writes nor reads the run. ``("ok", summary, cells)``, ``("failed", why)`` for a run that raised,
+    or ``("fault", why)`` for a run that could not be written (a full disk): that stops the sweep."""
+    outcome = execute(config_json)
+    if outcome[0] != "ok":
+        return outcome
+    try:
+        write_run(outcome[1], run_dir)
+    except FileExistsError:
+        pass  # a concurrent sweep over the same grid finished it first: same config, same run
+    except FaultError as exc:
+        return "fault", str(exc)
+    result, _ = _finished(Path(run_dir))
+    if result is None:  # unreadable as soon as written: left for collect to find and report
+        return "ok", outcome[1].summary, None
+    return "ok", result.summary, run_cells(result)
+
+
+def _keep(future, key: str, config: str, runs: Path, failed: Path, known: dict[str, Cells]) -> dict:
+    """Write a finished run (or its failure) to disk, unless its worker did; return its summary for the
+    progress display."""
+    try:
+        status, value, *cells = future.result()
     except BrokenProcessPool:
         status, value = "failed", "the worker process died (out of memory, or killed)"
     except Exception as exc:  # noqa: BLE001 - e.g. a dask worker lost: a failed run, not a crash
         status, value = "failed", f"{type(exc).__name__}: {exc}"
+    if status == "fault":
+        raise FaultError(value)
     if status != "ok":
         _write_failure(failed, key, config, value)
         return {"status": "failed", "error": value}
-    try:
-        write_run(value, runs / key)
-    except FileExistsError:
-        pass  # a concurrent sweep over the same grid finished it first: same config, same run
+    if cells:  # written and read back by the worker
+        if cells[0] is not None:
+            known[key] = cells[0]
+        summary = value
+    else:
+        try:
+            write_run(value, runs / key)
+        except FileExistsError:
+            pass  # a concurrent sweep over the same grid finished it first: same config, same run
+        summary = value.summary
     (failed / f"{key}.json").unlink(missing_ok=True)
-    return value.summary
+    return summary
 
 
 # -- collecting ------------------------------------------------------------------------------------------------
@@ -520,7 +627,8 @@ def load_spec(folder: Path) -> Sweep:
         # validated here, so that a bad value is this file's fault (exit 1), not the user's (exit 2); the base
         # alone first, so that a fault in it is told once rather than once per grid point
         build_config(sweep.base, sweep.source)
-        sweep.configs()
+        for _ in sweep.each_config():  # every point, none kept
+            pass
         return sweep
     except (KeyError, TypeError, ValueError):
         raise corrupt(path, "not a sweep spec: it needs name, axes and base") from None
@@ -535,36 +643,35 @@ def _value(value):
     return value if isinstance(value, (str, int)) else float(value)
 
 
-def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
+def collect(folder: Path, sweep: Optional[Sweep] = None, known: Optional[dict[str, Cells]] = None,
+            keys: Optional[list[str]] = None) -> SweepSummary:
     """Rebuild the summary from the run directories alone, in grid order; runs not yet finished are
     ``pending``. ``sweep`` defaults to the spec saved in ``folder``. Writes ``summary.csv`` and
-    ``profiles.csv`` when no run is pending."""
+    ``profiles.csv`` when no run is pending.
+
+    ``known``: ``{run key: run_cells(...)}`` of runs whose cells were read already (run_sweep's workers read
+    back each run they write); those run directories are not read again, and each entry is taken out of
+    ``known`` as its row is built, so that a large sweep's cells are not held twice. ``keys``: each grid point's run key,
+    where the caller has them (run_sweep), so that the configs are not validated once more."""
     folder = Path(folder)
     sweep = sweep or load_spec(folder)
-    configs = sweep.configs()
+    known = known or {}
     rows, profiles = [], []
-    for point, config in zip(sweep.labelled_points(), configs):
-        key = run_key(config)
+    for point, key in zip(sweep.labelled_points(), keys or map(run_key, sweep.each_config())):
         row: dict[str, Any] = dict(point)
         row.update({c: math.nan for c in SUMMARY_COLUMNS})
         row.update(run=key, error="", diverged_step=math.nan, verdict_evidence="")
         run_dir, failure = folder / "runs" / key, folder / "failed" / f"{key}.json"
-        result, broken = _finished(run_dir)
-        if result is not None:
-            s = result.summary
-            theory = s.get("theory") or {}
-            for c in SUMMARY_COLUMNS[1:-1]:
-                row[c] = _value(theory.get(c) if c in THEORY_COLUMNS else s.get(c))
-            for col in ("grad_W", "signal"):  # from the profiles: summary.json, strict JSON, has no infinities
-                for when, step in (("init", 0), ("final", None)):
-                    p = result.profile(col, step)
-                    row[f"log10_ratio_{col}_{when}"] = log10_ratio(p[0], p[-1])
-            row["verdict_evidence"] = (s["verdict_evidence"] or "") if "verdict_evidence" in s else _evidence(row)
-            for layer, values in enumerate(zip(result.profile("grad_W", 0), result.profile("grad_W"),
-                                               result.profile("signal", 0), result.profile("signal"),
-                                               *_spread(result)), 1):
-                profiles.append({**point, "run": key, "layer": layer,
-                                 **dict(zip(PROFILE_COLUMNS[2:], map(float, values)))})
+        cells, broken = known.pop(key, None), None  # consumed: its values live on in the row
+        if cells is None:
+            result, broken = _finished(run_dir)
+            cells = run_cells(result) if result is not None else None
+        if cells is not None:
+            row.update(cells[0])
+            if "verdict_evidence" not in cells[0]:  # a summary.json written before the recorder kept it
+                row["verdict_evidence"] = _evidence(row)
+            profiles += [{**point, "run": key, "layer": layer, **dict(zip(PROFILE_COLUMNS[2:], values))}
+                         for layer, values in enumerate(cells[1], 1)]
         elif broken or failure.is_file():
             row.update(status="failed", verdict="", verdict_final="",
                        error=_failure(failure, broken, folder))
@@ -579,6 +686,31 @@ def collect(folder: Path, sweep: Optional[Sweep] = None) -> SweepSummary:
             raise FaultError(f"{exc}; the runs are kept in {folder / 'runs'}, and gradlab report {folder} "
                              f"writes the tables again") from None
     return summary
+
+
+# a finished run's cells in the sweep's tables: its summary row's (SUMMARY_COLUMNS but run and error; no
+# verdict_evidence where its summary.json predates it) and, per layer, its profile's (PROFILE_COLUMNS[2:])
+Cells = tuple[dict[str, Any], list[tuple[float, ...]]]
+
+
+def run_cells(result: RunResult) -> Cells:
+    """The cells a finished run (as load_run reads it back) gives the sweep's tables: plain Python values, small
+    enough to hand back from a worker and keep for every run of a large sweep."""
+    s = result.summary
+    theory = s.get("theory") or {}
+    row = {c: _value(theory.get(c) if c in THEORY_COLUMNS else s.get(c)) for c in SUMMARY_COLUMNS[1:-1]}
+    for col in ("grad_W", "signal"):  # from the profiles: summary.json, strict JSON, has no infinities
+        for when, step in (("init", 0), ("final", None)):
+            p = result.profile(col, step)
+            row[f"log10_ratio_{col}_{when}"] = log10_ratio(p[0], p[-1])
+    if "verdict_evidence" in s:
+        row["verdict_evidence"] = s["verdict_evidence"] or ""
+    else:
+        del row["verdict_evidence"]
+    layers = [tuple(map(float, values)) for values in zip(result.profile("grad_W", 0), result.profile("grad_W"),
+                                                          result.profile("signal", 0), result.profile("signal"),
+                                                          *_spread(result))]
+    return row, layers
 
 
 def _spread(result: RunResult) -> list[np.ndarray]:
@@ -604,11 +736,11 @@ def _failure(record: Path, broken: Optional[str], folder: Path) -> str:
     return f"{corrupt(record, 'no error message')}; gradlab sweep --resume {folder} re-runs the run"
 
 
-def _column(rows: list[dict], name: str) -> np.ndarray:
+def _column(name: str, values) -> np.ndarray:
     """Cells as objects, so integers stay integers beside NaN (a diverged step, or none); a text column's
     missing cell is blank, a number column's NaN."""
     cells = [v if isinstance(v, (str, float)) or (isinstance(v, int) and not isinstance(v, bool)) else label_of(v)
-             for v in (r[name] for r in rows)]
+             for v in values]
     if name in TEXT_COLUMNS:
         cells = ["" if isinstance(v, float) and math.isnan(v) else v for v in cells]
     return np.asarray(cells, dtype=object)
@@ -624,13 +756,14 @@ def field_columns(axes: list[Axis]) -> dict[str, tuple[Axis, int]]:
             if key not in taken}
 
 
-def _with_fields(rows: list[dict], axes: list[Axis]) -> list[dict]:
-    """Rows with the field columns filled in from each paired axis's label (text in a row read back from a table,
-    the same label in one collected from the runs)."""
-    fields = field_columns(axes)
-    combos = {axis.name: dict(zip(axis.labels(), axis.values)) for axis, _ in fields.values()}
-    return [{**row, **{key: combos[axis.name][row[axis.name]][i] for key, (axis, i) in fields.items()}}
-            for row in rows]
+def _cells(rows: list[dict], name: str, fields: dict[str, tuple[Axis, int]]):
+    """A table column's values: the rows' own, or a field column's, read off its paired axis's label (text in a
+    row read back from a table, the same label in one collected from the runs)."""
+    if name not in fields:
+        return (row[name] for row in rows)
+    axis, i = fields[name]
+    combos = dict(zip(axis.labels(), axis.values))
+    return (combos[row[axis.name]][i] for row in rows)
 
 
 def write_tables(summary: SweepSummary) -> None:
@@ -638,9 +771,8 @@ def write_tables(summary: SweepSummary) -> None:
     axes = [c for a in summary.axes for c in (a.name, *(k for k in a.keys if k in fields))]  # a pair, then its fields
     for name, rows, columns in (("summary.csv", summary.rows, [*axes, *SUMMARY_COLUMNS]),
                                 ("profiles.csv", summary.profiles, [*axes, *PROFILE_COLUMNS])):
-        rows = _with_fields(rows, summary.axes)
-        atomic_write(summary.folder / name, csv_text({c: _column(rows, c) for c in columns}) if rows
-                     else ",".join(columns) + "\n")
+        atomic_write(summary.folder / name, csv_text({c: _column(c, _cells(rows, c, fields)) for c in columns})
+                     if rows else ",".join(columns) + "\n")
 
 
 TEXT_COLUMNS = {"run", "status", "verdict", "verdict_final", "verdict_evidence", "error"}
