@@ -52,6 +52,15 @@ the state the training forward started from (``noise_state``), so each pass sees
 the loss is a deterministic function of θ (as central differences need) and the training streams are not
 advanced. The loss is that of the batch given: for a full-batch run the training loss; for mini-batch SGD the
 step's batch (as Cockpit does).
+
+What the probe costs in memory. A Krylov basis of MAX_ITER vectors is MAX_ITER times the parameters: on a net of
+depth 20 and width 2048 (84M parameters, 671 MB in float64) 13 GB, eight times what its training holds. So the
+basis is capped (``BASIS_BYTES``, ``basis_size``) at no fewer than ``MIN_BASIS`` vectors, and Lanczos restarts
+from its Ritz vector when the basis is full (``_lanczos``), at the cost of a few more products on large nets.
+Everything else is done in place: θ ± εv is written into the model's own parameter vector and the gradient read
+from its own gradient vector, the two gradients are accumulated into one vector (``central_hvp``), and the
+reorthogonalization goes a row at a time. Beyond the model the probe then holds the basis, one accumulator and
+the copies of θ and of the gradients that it puts back (``probe_bytes``).
 """
 
 from __future__ import annotations

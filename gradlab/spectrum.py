@@ -150,14 +150,26 @@ class Measured:
 
 
 def measure(model, x: np.ndarray) -> Measured:
-    """The singular values of J (``jacobian``) at each row of ``x``, or why they are not measured."""
+    """The singular values of J (``jacobian``) at each row of ``x``, or why they are not measured.
+
+    One input at a time: J at one input is width² entries (8 MB at width 1024 in float64), and the products that
+    build it hold two of them, where all the inputs at once would hold two of ``len(x)`` times that: more than the
+    net's own parameters and caches on a net of width 256. The work is the same, one width³ product per layer and
+    input either way."""
     reason = not_applicable(model)
     if reason:
         return Measured(np.empty((0, 0)), reason)
-    J = jacobian(model, x)
-    if not np.all(np.isfinite(J)):
+    values = [_singular_values(model, x[i:i + 1]) for i in range(len(x))]
+    if any(v is None for v in values):
         return Measured(np.empty((0, 0)), "the Jacobian overflowed (an exploding net)")
-    return Measured(np.linalg.svd(J, compute_uv=False))
+    return Measured(np.concatenate(values) if values else np.empty((0, 0)))
+
+
+def _singular_values(model, x: np.ndarray):
+    """The singular values of J at the rows of ``x``, shape (n_samples, width), or None where J overflowed. A
+    function of its own so that one input's J is gone before the next one's is built."""
+    J = jacobian(model, x)
+    return np.linalg.svd(J, compute_uv=False) if np.all(np.isfinite(J)) else None
 
 
 # -- predicted --------------------------------------------------------------------------------------------------

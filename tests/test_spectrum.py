@@ -96,18 +96,29 @@ def test_the_hidden_stacks_jacobian_times_the_first_layers_is_the_jacobian_from_
                                spectrum.jacobian(model, x, from_input=True), rtol=1e-12, atol=1e-14)
 
 
-def test_the_jacobian_takes_at_most_two_of_its_own_size_at_once():
+def traced(fn):
+    """(fn's value, the bytes it allocated at its peak)."""
     tracemalloc = pytest.importorskip("tracemalloc")
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        value = fn()
+        return value, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_jacobian_takes_at_most_two_of_its_own_size_at_once_and_measure_two_of_one_inputs():
     model, data = model_at_init(config("tanh", "orthogonal", depth=6, width=128))
     x = data.X_train[:16]
     model.forward(x, training=False)  # the caches a run has before its spectrum
-    tracemalloc.start()
-    base, _ = tracemalloc.get_traced_memory()
-    J = spectrum.jacobian(model, x)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    J, peak = traced(lambda: spectrum.jacobian(model, x))
     # J, and the Linear's product beside the J it multiplies; the forward's caches and the slopes are 16 × 128
-    assert peak - base <= 2.25 * J.nbytes, (peak - base) / J.nbytes  # the transposed copy made it 3.1
+    assert peak <= 2.25 * J.nbytes, peak / J.nbytes  # the transposed copy made it 3.1
+    measured, peak = traced(lambda: spectrum.measure(model, x))
+    one = J.nbytes / len(x)
+    assert peak <= 2.5 * one, peak / one  # two of one input's J: it was 3.1 of all 16 inputs' J
+    np.testing.assert_allclose(measured.singular_values, np.linalg.svd(J, compute_uv=False), rtol=1e-12)
 
 
 def test_batchnorm_is_declared_not_applicable():
