@@ -9,7 +9,11 @@ process, so that no allocator state carries over, and reports:
 
 - the peak that ``tracemalloc`` saw (numpy reports every array buffer to it), and a snapshot taken near that peak
   by a thread that watches the traced total: the allocation sites that held the most there (file:line);
-- the peak resident set (``ru_maxrss``) minus the resident set after the imports and the config.
+- the same apart for the two phases of a run: ``build``, up to the model built (the data, the initializers' draws,
+  the flat vectors), and ``train``, from then on (the spectrum at init, the sharpness probe, the steps), the model
+  included;
+- the peak resident set (``ru_maxrss``) minus the resident set after the imports and the config; pages never
+  written (``np.zeros``'s, until written) are not resident, so it can read lower than tracemalloc's figure.
 
 The denominator is what any implementation of the same training must hold, counted from the model:
 
@@ -74,20 +78,26 @@ def denominator(config) -> dict[str, float]:
 
 
 class Watcher(threading.Thread):
-    """Takes a tracemalloc snapshot each time the traced total passes its highest so far by ``margin`` bytes: the
-    last one is taken near the peak."""
+    """Takes a tracemalloc snapshot each time the traced total passes its highest so far in the current phase by
+    ``margin`` bytes: the last one of a phase is taken near that phase's peak."""
 
     def __init__(self, margin: int):
         super().__init__(daemon=True)
-        self.margin, self.best, self.snapshot, self.done = margin, 0, None, threading.Event()
+        self.margin, self.done = margin, threading.Event()
+        self.phase, self.best, self.snapshots = "build", {}, {}
 
     def run(self):
         while not self.done.wait(POLL_S):
+            phase = self.phase
             current, _ = tracemalloc.get_traced_memory()
-            if current > self.best + self.margin:
+            if current > self.best.get(phase, 0) + self.margin:
                 snapshot = tracemalloc.take_snapshot()
-                self.best = sum(s.size for s in snapshot.statistics("filename"))
-                self.snapshot = snapshot
+                self.best[phase] = sum(s.size for s in snapshot.statistics("filename"))
+                self.snapshots[phase] = snapshot
+
+    def sites(self, phase: str) -> list[tuple[str, int]]:
+        snapshot = self.snapshots.get(phase)
+        return [(site(s), s.size) for s in snapshot.statistics("lineno")[:TOP_SITES]] if snapshot else []
 
 
 def site(stat) -> str:
@@ -104,8 +114,8 @@ def child(args_json: str) -> None:
     """One measurement, in this (fresh) process: prints a JSON line."""
     from threadpoolctl import threadpool_limits
 
+    from gradlab import experiment
     from gradlab.config import build_config
-    from gradlab.experiment import run_experiment
 
     threadpool_limits(1)
     config = build_config(json.loads(args_json))
@@ -113,21 +123,33 @@ def child(args_json: str) -> None:
     parts = denominator(config)
     tracemalloc.start(1)
     watcher = Watcher(margin=max(1 << 20, int(0.005 * sum(parts.values()))))
+    peaks = {}
+    build = experiment._model
+
+    def model(*args):  # the run's model, with the peak of building it (data included) read off apart
+        net = build(*args)
+        peaks["build"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        watcher.phase = "train"
+        return net
+
+    experiment._model = model
     watcher.start()
     t0 = time.perf_counter()
-    result = run_experiment(config)
+    result = experiment.run_experiment(config)
     seconds = time.perf_counter() - t0
     watcher.done.set()
     watcher.join()
-    _, peak = tracemalloc.get_traced_memory()
+    peaks["train"] = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss0
-    stats = watcher.snapshot.statistics("lineno") if watcher.snapshot else []
     sharp = result.summary.get("sharpness") or {}
-    print(json.dumps({"denominator": parts, "tracemalloc_peak": peak, "rss_peak": rss, "seconds": seconds,
-                      "snapshot_total": watcher.best, "status": result.summary["status"],
-                      "lambda_max": sharp.get("lambda_max_init"), "products": sharp.get("hessian_vector_products"),
-                      "sites": [(site(s), s.size) for s in stats[:TOP_SITES]]}))
+    worst = max(peaks, key=peaks.get)
+    print(json.dumps({"denominator": parts, "tracemalloc_peak": peaks[worst], "rss_peak": rss, "seconds": seconds,
+                      "build_peak": peaks["build"], "train_peak": peaks["train"], "peak_phase": worst,
+                      "status": result.summary["status"], "lambda_max": sharp.get("lambda_max_init"),
+                      "products": sharp.get("hessian_vector_products"), "converged": not sharp.get("unconverged"),
+                      "sites": watcher.sites(worst), "train_sites": watcher.sites("train")}))
 
 
 def measure(config: dict) -> dict:
@@ -155,9 +177,10 @@ def main() -> None:
     args.json = args.json or Path("benchmarks/results/memory.json")
     print(describe_blas())
     print(f"(depth, width, batch) = ({args.depth}, {args.width}, {args.batch}); {args.steps} steps; one BLAS thread; "
-          f"MB = 10^6 bytes; ratio = tracemalloc peak / denominator")
-    print(f"{'config':<18} {'denom MB':>9} {'peak MB':>9} {'ratio':>6} {'RSS MB':>9} {'ratio':>6}  "
-          f"top allocation sites near the peak (MB)")
+          f"MB = 10^6 bytes; ratio = tracemalloc peak / denominator; "
+          f"build: the data and the model built; train: from then on (spectrum, probe, steps), the model included")
+    print(f"{'config':<18} {'denom MB':>8} {'peak MB':>8} {'ratio':>6}  {'build MB':>8} {'train MB':>8} {'ratio':>6}  "
+          f"{'RSS MB':>7} {'ratio':>6}  {'λ_max (products)':>18}")
     rows = []
     for dtype, optimizer, sharpness in CONFIGS:
         name = label(dtype, optimizer, sharpness)
@@ -166,10 +189,13 @@ def main() -> None:
         m = measure(spec(args.depth, args.width, args.batch, args.steps, dtype, optimizer, sharpness))
         denom = sum(m["denominator"].values())
         ratio, rss_ratio = m["tracemalloc_peak"] / denom, m["rss_peak"] / denom
-        sites = ", ".join(f"{s} {size / MB:.0f}" for s, size in m["sites"])
-        flag = "" if ratio <= TARGET else " *"
-        print(f"{name:<18} {denom / MB:9.0f} {m['tracemalloc_peak'] / MB:9.0f} {ratio:6.2f}{flag:2}"
-              f"{m['rss_peak'] / MB:7.0f} {rss_ratio:6.2f}  {sites}", flush=True)
+        lam = "" if m["lambda_max"] is None else f"{m['lambda_max']:.6g} ({m['products']}{'' if m['converged'] else ', not converged'})"
+        print(f"{name:<18} {denom / MB:8.0f} {m['tracemalloc_peak'] / MB:8.0f} {ratio:6.2f}{'' if ratio <= TARGET else ' *':2}"
+              f"{m['build_peak'] / MB:8.0f} {m['train_peak'] / MB:8.0f} {m['train_peak'] / denom:6.2f}  "
+              f"{m['rss_peak'] / MB:7.0f} {rss_ratio:6.2f}  {lam:>18}", flush=True)
+        for phase, sites in (("build", m["sites"] if m["peak_phase"] == "build" else []), ("train", m["train_sites"])):
+            if sites:
+                print(f"{'':<18} near the {phase} peak: " + ", ".join(f"{s} {size / MB:.0f}" for s, size in sites))
         rows.append({"config": name, "dtype": dtype, "optimizer": optimizer, "sharpness": sharpness,
                      "ratio": ratio, "rss_ratio": rss_ratio, **m})
     print(f"* over the target of {TARGET}")
