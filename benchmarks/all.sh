@@ -7,5 +7,6 @@ python benchmarks/startup.py
 python benchmarks/step.py --threads 1 --repeats 15
 python benchmarks/step.py --threads 2 --repeats 15
 python benchmarks/sweep.py
+python benchmarks/sweep_scale.py
 python benchmarks/distributions.py --threads 1
 python benchmarks/sharpness.py --threads 1

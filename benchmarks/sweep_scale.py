@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from common import describe_blas, write_report
@@ -27,7 +28,8 @@ from common import describe_blas, write_report
 TINY = ("model.depth=1", "model.width=4", "model.activation=tanh", "model.init=xavier_normal", "train.steps=2",
         "train.batch_size=32", "data.n_samples=64", "record.every=1")
 
-# runs in the measured process: the gradlab command itself, then this process's own resource usage
+# runs in the measured process: the gradlab command itself, then this process's own resource usage and that of
+# the children it waited for (its workers)
 CHILD = """
 import json, resource, runpy, sys
 sys.argv = ["gradlab", *json.loads(sys.argv[1])]
@@ -37,21 +39,30 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-u = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"exit": code, "cpu_s": u.ru_utime + u.ru_stime, "peak_rss_kb": u.ru_maxrss}), file=sys.__stderr__)
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"exit": code, "cpu_s": me.ru_utime + me.ru_stime, "workers_cpu_s": kids.ru_utime + kids.ru_stime,
+                  "peak_rss_kb": me.ru_maxrss}), file=sys.__stderr__)
 """
 
 
+def measured(args: list[str]) -> dict:
+    """Run ``gradlab ARGS`` as a process of its own (as ``python -m gradlab`` would); its wall time, and its own
+    and its workers' CPU seconds and its peak RSS as it saw them. A command that fails ends the benchmark."""
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, check=False)
+    wall = time.perf_counter() - t0
+    usage = json.loads(done.stderr.strip().splitlines()[-1])
+    if usage["exit"] not in (0, None):
+        sys.exit(f"gradlab {' '.join(args)} exited with {usage['exit']}:\n{done.stderr[-2000:]}")
+    return {"wall_s": wall, **usage}
+
+
 def one_sweep(runs: int, workers: int) -> dict:
-    """The parent's CPU seconds and peak RSS for a sweep of ``runs`` tiny runs, and the tables' row count."""
+    """The parent's CPU seconds and peak RSS for a sweep of ``runs`` tiny runs, checked to fill its tables."""
     with tempfile.TemporaryDirectory() as out:
-        args = ["sweep", "--seeds", str(runs), "--workers", str(workers), "--no-plots", "-o", out,
-                *(x for o in TINY for x in ("--set", o))]
-        done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, check=False)
-        usage = json.loads(done.stderr.strip().splitlines()[-1])
-        if usage["exit"] not in (0, None):
-            sys.exit(f"the sweep of {runs} runs exited with {usage['exit']}:\n{done.stderr[-2000:]}")
+        usage = measured(["sweep", "--seeds", str(runs), "--workers", str(workers), "--no-plots", "-o", out,
+                          *(x for o in TINY for x in ("--set", o))])
         rows = sum(1 for _ in next(Path(out).glob("sweeps/*/summary.csv")).open()) - 1
         if rows != runs:
             sys.exit(f"the sweep of {runs} runs left {rows} rows in its summary.csv")

@@ -6,6 +6,11 @@ retried on resume), and ``summary.csv`` / ``profiles.csv``, rebuilt from the run
 that was interrupted and resumed ends with the same files as one that was not (only ``wall_time_s`` differs).
 A run directory that does not load (corrupt, truncated) is moved aside to ``runs/.corrupt-<key>-<n>`` and re-run.
 
+The parent process only keeps the books, so that it never holds the workers up: on a local pool each worker
+writes the run it ran and reads it back into its cells of the tables (run_into), configs are validated one at
+a time and none is held past its turn, and a few runs per worker are handed out at a time, the costliest first.
+Its CPU time per run is about 3 ms, and its memory grows only by the tables (benchmarks/sweep_scale.py).
+
 ``sweep.yaml`` also keeps the ``provenance`` of the command that started the sweep (see gradlab.provenance), and
 of each later one that added to it under ``provenance.resumed``. A sweep is only continued by the gradlab and
 NumPy (major.minor) versions that started it, unless forced (see check_versions), so that its runs are not a
