@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait as wait_for
 from typing import Optional
 
+from . import cpus
 from .errors import UsageError
 
 CONNECT_TIMEOUT_S = 10.0
@@ -70,21 +71,27 @@ def _exit_with_parent() -> None:
 
 
 def cores() -> int:
-    """The cores this process may use: its CPU affinity (what taskset or a container allows), not the machine's."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process may use: its CPU affinity (what taskset or a container's cpuset allows), capped by
+    the cgroup's CPU quota (a container's ``--cpus``), not the machine's (gradlab.cpus)."""
+    return cpus.usable()
 
 
 def idle_cores() -> int:
-    """The cores this process may use (``cores``) less those the 1-minute load average says are busy, at least one.
+    """One run's BLAS threads: the usable cores (``cores``), at most as many as other processes leave idle now,
+    at least one.
 
-    One run's BLAS threads: on an idle machine every core helps (two threads take 0.64–0.77 of one thread's step
-    at widths 128–512 on two cores), but a thread that lands on a core another process holds makes every
-    multiply wait for it (81 ms a step against 20 ms on one thread, two cores, one busy)."""
-    try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except (AttributeError, OSError):  # no load average (Windows): assume an idle machine
-        busy = 0
-    return max(1, cores() - busy)
+    On an idle machine every core helps (two threads take 0.64–0.77 of one thread's step at widths 128–512 on
+    two cores), but a thread that lands on a core another process holds makes every multiply wait for it (81 ms
+    a step against 20 ms on one thread, two cores, one busy). The load is sampled over 0.1 s (``cpus.busy``):
+    the 1-minute load average, the fallback where /proc/stat is not there, lags a new competitor by a minute."""
+    mine = cpus.affinity()
+    busy = cpus.busy(mine)
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average (Windows): assume an idle machine
+            busy = 0.0
+    return max(1, min(cores(), len(mine) - int(busy + 0.5)))
 
 
 def local_executor(workers: int) -> Executor:

@@ -94,24 +94,46 @@ def test_the_default_pool_uses_the_cores_this_process_may_run_on():
     assert cores() == allowed >= 1
 
 
-@pytest.mark.parametrize("load, expected", [(0.0, 4), (0.4, 4), (0.6, 3), (2.7, 1), (9.0, 1)])
-def test_one_run_takes_the_cores_the_load_average_leaves_idle(monkeypatch, load, expected):
-    from gradlab import executors
+@pytest.mark.parametrize("busy, quota, expected", [(0.0, 4, 4), (0.4, 4, 4), (0.6, 4, 3), (2.7, 4, 1), (9.0, 4, 1),
+                                                    (0.0, 2, 2), (5.0, 2, 2), (7.4, 2, 1)])
+def test_one_run_takes_the_cores_other_processes_leave_idle(monkeypatch, busy, quota, expected):
+    """Of 8 CPUs in the affinity and ``quota`` usable (a container's --cpus), as many as are idle now."""
+    from gradlab import cpus, executors
 
-    monkeypatch.setattr(executors, "cores", lambda: 4)
-    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(cpus, "affinity", lambda: set(range(8)) if quota == 2 else set(range(4)))
+    monkeypatch.setattr(executors, "cores", lambda: quota)
+    monkeypatch.setattr(cpus, "busy", lambda mine: busy)
     assert executors.idle_cores() == expected
 
 
-def test_without_a_load_average_every_core_counts(monkeypatch):
+@pytest.mark.parametrize("load, expected", [(0.0, 4), (0.6, 3), (9.0, 1), (None, 4)])
+def test_without_proc_stat_the_load_average_counts_and_without_it_every_core(monkeypatch, load, expected):
+    from gradlab import cpus, executors
+
+    def average():
+        if load is None:
+            raise OSError("no load average")
+        return (load, 0.0, 0.0)
+
+    monkeypatch.setattr(cpus, "affinity", lambda: set(range(4)))
+    monkeypatch.setattr(executors, "cores", lambda: 4)
+    monkeypatch.setattr(cpus, "busy", lambda mine: None)
+    monkeypatch.setattr(os, "getloadavg", average)
+    assert executors.idle_cores() == expected
+
+
+def test_a_competing_process_takes_a_core_from_the_next_run():
+    """The real counters: with a process spinning, a run on this machine takes one core fewer than it may use
+    (at least one), whatever the load average of the last minute says."""
     from gradlab import executors
 
-    def unavailable():
-        raise OSError("no load average")
-
-    monkeypatch.setattr(executors, "cores", lambda: 3)
-    monkeypatch.setattr(os, "getloadavg", unavailable)
-    assert executors.idle_cores() == 3
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 20\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.3)
+        assert executors.idle_cores() <= max(1, executors.cores() - 1)
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def test_run_trains_on_the_threads_it_is_given(tmp_path):

@@ -18,9 +18,9 @@ LAYERS = [
     ("gradlab", "errors", "engine"),
     # what one run is made of, before it runs: configs and the light helpers that read them, the
     # per-layer statistics and the verdict, and the mean-field theory; the provenance every result records; the
-    # shipped configs, found by name
+    # shipped configs, found by name; the CPUs a run may use and how busy they are
     ("names", "yamlio", "config", "guard", "registry", "schema", "recorder", "theory", "spectrum", "sharpness",
-     "activation_facts", "remedies", "results_format", "provenance", "shipped"),
+     "activation_facts", "remedies", "results_format", "provenance", "shipped", "cpus"),
     # one run: the training loop and its directory on disk, and the probe that writes one from a PyTorch loop
     ("experiment", "results", "probe"),
     # many runs: grid points (and the keys results are matched on), executors, sweeps, comparisons
