@@ -233,8 +233,8 @@ def run(
         "--apply-suggestion", help="Then run the first remedy of [bold]What to try[/] (its --set lines added to "
                                    "yours) as a second run, and show both.")] = False,
     threads: Annotated[Optional[int], typer.Option(
-        min=1, help="BLAS threads for the run (default: the cores this process may use that the load average "
-                    "says are idle, at least 1).")] = None,
+        min=1, help="BLAS threads for the run (default: the cores this process may use, its CPU affinity and "
+                    "cgroup quota, that other processes leave idle now, at least 1).")] = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ):
