@@ -197,7 +197,7 @@ def test_the_step_0_value_is_the_hessian_of_the_first_batch():
 # ---------------------------------------------------------------- memory: a restarted basis on large nets
 
 
-def test_the_restarted_iteration_on_a_basis_of_three_vectors_finds_the_exact_lambda_max():
+def test_the_restarted_iteration_on_the_smallest_basis_finds_the_exact_lambda_max():
     model, X, y, exact = linear_mse()
     # tol 1e-8: the central differences' rounding (√u ≈ 1.5e-8) is the floor a restarted basis reaches; the whole
     # basis of this 12-parameter model instead ends on an invariant subspace
