@@ -234,7 +234,10 @@ def run_experiment(config: ExperimentConfig, on_step: Optional[Callable[[int, in
     over_training, later = config.record.spectrum == "recorded" and spec.measured.applies and n_inputs > 0, []
     batches = _batches(len(data.y_train), train.batch_size, rngs["batches"])
     status, bad_step, bad_layer, overflow, cause = "completed", None, None, None, None
-    probe = sharpness.Probe(model, loss_fn) if config.record.sharpness != "off" else None
+    # the eigenvector carried between measurements is one more copy of the parameters: kept only where a later
+    # step is measured
+    probe = (sharpness.Probe(model, loss_fn, warm=config.record.sharpness == "recorded")
+             if config.record.sharpness != "off" else None)
 
     with np.errstate(all="ignore"):  # overflow is a finding, reported as status 'diverged'
         for step in range(total + 1):

@@ -133,3 +133,24 @@ def test_the_kept_update_is_the_step_applied_and_no_parameter_sized_copy_is_need
             assert vector is g and np.array_equal(p, before - 0.03 * g)
     opt.step([p], [g], keep=False)
     assert opt.updates is None
+
+
+@pytest.mark.parametrize("size", [5, CHUNK + 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_a_chunk_at_a_time_is_the_whole_array_formula_to_the_bit(size, dtype):
+    rng = np.random.default_rng(size)
+    p = rng.normal(size=size).astype(dtype)
+    expected, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+    opt, lr, b1, b2, eps = OPTIMIZERS["adam"](lr=0.01), 0.01, 0.9, 0.999, 1e-8
+    for t in range(1, 5):
+        g = rng.normal(size=size).astype(dtype)
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        u = lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        expected -= u
+        opt.step([p], [g], keep=t % 2 == 0)
+        np.testing.assert_array_equal(p, expected)
+        if t % 2 == 0:
+            np.testing.assert_array_equal(opt.updates[0][0], u)

@@ -48,10 +48,11 @@ class Layer:
 class Linear(Layer):
     """out = x @ W + b.  Keeps ``dout`` (dL/d pre-activation) after backward, for the recorder."""
 
-    def __init__(self, W: np.ndarray, b: np.ndarray):
+    def __init__(self, W: np.ndarray, b: np.ndarray, grads: bool = True):
         super().__init__()
         self.params = {"W": W, "b": b}
-        self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)}
+        # without: a model that gives its layers views of one flat gradient vector (model.MLP)
+        self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)} if grads else {}
         self.x: np.ndarray | None = None
         self.out: np.ndarray | None = None
         self.dout: np.ndarray | None = None

@@ -40,13 +40,16 @@ class MLP(Sequential):
                  residual_every: int | None = None, noise_rng: np.random.Generator | None = None,
                  dtype=np.float64):
         dtype = np.dtype(dtype)
+        # Each Linear starts with a zero-strided stand-in of its shape, and its weights are drawn straight into
+        # the flat vector once that exists (below): a net never holds its parameters twice, nor per-layer gradients
+        drawn: list[tuple[Linear, int, int]] = []
 
         def linear(fan_in, fan_out):
-            W = INITIALIZERS[init](fan_in, fan_out, rng, **(init_params or {})).astype(dtype)
-            b = np.full(fan_out, bias_init, dtype)
-            if bias_std > 0:  # drawn only when asked, so that runs without it keep their random stream
-                b += rng.normal(0.0, bias_std, fan_out).astype(dtype)
-            return Linear(W, b)
+            stand_in = np.zeros((), dtype)
+            lin = Linear(np.broadcast_to(stand_in, (fan_in, fan_out)), np.broadcast_to(stand_in, (fan_out,)),
+                         grads=False)
+            drawn.append((lin, fan_in, fan_out))
+            return lin
 
         self.units: list[HiddenUnit] = []
         hidden: list[list[Layer]] = []
@@ -77,10 +80,18 @@ class MLP(Sequential):
         layers.append(self.output)
         super().__init__(layers)
         self.linears: list[Linear] = [u.linear for u in self.units] + [self.output]
-        # every parameter and gradient becomes a view into one vector (the draws above are unchanged)
+        # every parameter and gradient becomes a view into one vector
         self.flat = FlatParameters([layer.params[k] for layer, k in self.parameters()], dtype)
         for (layer, k), p, g in zip(self.parameters(), self.flat.params, self.flat.grads):
             layer.params[k], layer.grads[k] = p, g
+        # the draws, in the order the layers were made: the random stream is the one each layer drawing its own
+        # gives, and each draw's float64 values are rounded to dtype as astype would
+        for lin, fan_in, fan_out in drawn:
+            lin.params["W"][...] = INITIALIZERS[init](fan_in, fan_out, rng, **(init_params or {}))
+            b = lin.params["b"]
+            b[...] = bias_init
+            if bias_std > 0:  # drawn only when asked, so that runs without it keep their random stream
+                b += rng.normal(0.0, bias_std, fan_out).astype(dtype)
 
     def parameters(self) -> list[tuple[Layer, str]]:
         """Every (layer, key) with a trainable array, in a fixed order."""

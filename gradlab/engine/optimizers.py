@@ -62,7 +62,11 @@ class Momentum(SGD):
 
 
 class Adam:
-    """Adam (Kingma & Ba 2015) with bias correction: p -= lr * m_hat / (sqrt(v_hat) + eps)."""
+    """Adam (Kingma & Ba 2015) with bias correction: p -= lr * m_hat / (sqrt(v_hat) + eps).
+
+    A chunk at a time through two cache-sized buffers, as ``subtract_scaled``, with the same operations in the
+    same order on each entry as the whole-array formula, so the same values; the step itself is kept in a
+    parameter-sized vector only while a recorded step needs it (``keep``)."""
 
     def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
@@ -78,12 +82,27 @@ class Adam:
         c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
         updates = []
         for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= self.b1
-            m += (1 - self.b1) * g
-            v *= self.b2
-            v += (1 - self.b2) * g * g
-            u = self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
-            p -= u
+            u = np.empty_like(p) if keep else None
+            flat = [a.reshape(-1) for a in (p, g, m, v)]
+            scratch = np.empty((2, min(CHUNK, p.size)), p.dtype)
+            for start in range(0, p.size, CHUNK):
+                pc, gc, mc, vc = (a[start:start + CHUNK] for a in flat)
+                s, uc = (b[:pc.size] for b in scratch)
+                if keep:
+                    uc = u.reshape(-1)[start:start + CHUNK]
+                mc *= self.b1
+                mc += np.multiply(gc, 1 - self.b1, out=s)
+                vc *= self.b2
+                np.multiply(gc, 1 - self.b2, out=s)
+                s *= gc
+                vc += s
+                np.divide(vc, c2, out=s)
+                np.sqrt(s, out=s)
+                s += self.eps
+                np.divide(mc, c1, out=uc)
+                uc *= self.lr
+                uc /= s
+                pc -= uc
             updates.append((u, 1.0))
         self.updates = updates if keep else None
 
