@@ -42,7 +42,7 @@ from pathlib import Path
 from common import describe_blas, write_report
 
 # (dtype, optimizer, record.sharpness): each one run in its own process
-CONFIGS = [(dtype, opt, sharp) for dtype in ("float64", "float32") for opt in ("sgd", "momentum")
+CONFIGS = [(dtype, opt, sharp) for dtype in ("float64", "float32") for opt in ("sgd", "momentum", "adam")
            for sharp in ("off", "init")]
 N_CLASSES = 10
 TARGET = 1.3  # issue 16: peak / (parameters + gradients + optimizer state + cached activations)
