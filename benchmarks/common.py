@@ -55,11 +55,13 @@ def benchmark_args(doc: str, name: str, repeats: int):
 def loop_spec(depth: int, width: int, batch: int, dtype="float64", **record) -> dict:
     """The config every step benchmark trains: a tanh MLP with Xavier init, full-batch SGD on ``blobs`` with as
     many features as the net is wide and no test set (its evaluation is not part of a step); ``record`` over
-    the defaults."""
+    the defaults, with the step-0 spectrum and sharpness probe off: they would cancel in ``step_seconds``, but
+    their seconds of set-up would bury a step's milliseconds in noise."""
     return {"name": "step-benchmark", "dtype": np.dtype(dtype).name,
             "model": {"depth": depth, "width": width, "activation": "tanh", "init": "xavier_normal"},
             "data": {"dataset": "blobs", "features": width, "n_classes": 10, "n_samples": batch, "test_fraction": 0},
-            "train": {"batch_size": "full", "optimizer": "sgd", "lr": 0.01}, "record": record}
+            "train": {"batch_size": "full", "optimizer": "sgd", "lr": 0.01},
+            "record": {"spectrum": "off", "sharpness": "off", **record}}
 
 
 def run_seconds(spec: dict, steps: int) -> float:

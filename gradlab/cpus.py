@@ -61,16 +61,22 @@ def _times(stat: Path) -> dict[int, tuple[int, int]]:
 
 
 def busy(cpus: set[int], window: float = SAMPLE_S, stat: Path = _PROC_STAT) -> Optional[float]:
-    """How many of ``cpus`` other processes kept busy over the next ``window`` seconds (this one sleeps
-    meanwhile), as a sum of busy fractions; None where ``/proc/stat`` cannot be read (not Linux)."""
+    """How many of ``cpus`` other processes kept busy over the next ``window`` seconds, as a sum of busy
+    fractions; None where ``/proc/stat`` cannot be read (not Linux). This process sleeps meanwhile, but its own
+    threads may not (a BLAS pool spins for a while after its last call): their CPU time is not counted."""
     try:
-        before = _times(stat)
+        before, mine, t0 = _times(stat), _cpu_seconds(), time.monotonic()
         time.sleep(window)
-        after = _times(stat)
+        after, mine, elapsed = _times(stat), _cpu_seconds() - mine, time.monotonic() - t0
     except (OSError, ValueError):
         return None
     total = 0.0
     for cpu in cpus & before.keys() & after.keys():
         idle, all_ = after[cpu][0] - before[cpu][0], after[cpu][1] - before[cpu][1]
         total += 1.0 - idle / all_ if all_ > 0 else 0.0
-    return total
+    return max(0.0, total - mine / elapsed)
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system

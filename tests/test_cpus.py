@@ -61,3 +61,16 @@ def test_usable_cpus_are_the_affinity_capped_by_the_quota(monkeypatch, n_affinit
     monkeypatch.setattr(cpus, "affinity", lambda: set(range(n_affinity)))
     monkeypatch.setattr(cpus, "quota", lambda: quota)
     assert cpus.usable() == expected
+
+
+def test_this_processes_own_threads_are_not_counted_as_busy(tmp_path, monkeypatch):
+    """A BLAS pool of this process spinning through the window is this run's, not a competitor's."""
+    stat = tmp_path / "stat"
+    samples = iter([{0: (0, 1000), 1: (0, 1000)}, {0: (100, 1000), 1: (50, 1050)}])  # 1.5 CPUs busy
+    clock = iter([10.0, 10.1])
+    own = iter([3.0, 3.1])  # this process used 0.1 s of CPU in the 0.1 s window: one CPU's worth
+    monkeypatch.setattr(cpus.time, "sleep", lambda s: stat.write_text(stat_text(next(samples))))
+    monkeypatch.setattr(cpus.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(cpus, "_cpu_seconds", lambda: next(own))
+    stat.write_text(stat_text(next(samples)))
+    assert cpus.busy({0, 1}, stat=stat) == pytest.approx(0.5)
