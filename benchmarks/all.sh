@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 python benchmarks/startup.py
 python benchmarks/step.py --threads 1 --repeats 15
 python benchmarks/step.py --threads 2 --repeats 15
+python benchmarks/threads.py
 python benchmarks/sweep.py
 python benchmarks/sweep_scale.py
 python benchmarks/distributions.py --threads 1
 python benchmarks/sharpness.py --threads 1
+python benchmarks/memory.py  # the longest: one process per configuration at (20, 2048, 256)
